@@ -1,0 +1,38 @@
+"""A job ready to submit: what the workload builder produces and the submission engine consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from azure.batch import models as batch_models
+
+
+@dataclass(frozen=True)
+class BlobUpload:
+    """A local file that must exist as a blob in the resources container before tasks run."""
+
+    local_path: Path
+    blob_name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One workload, expanded: the job, its tasks, and the files they need uploaded first.
+
+    ``job.all_tasks_complete_mode`` is left unset on purpose: the engine sets it
+    (onAllTasksComplete on the wire) only after the last task is added, so a
+    half-submitted job never completes early.
+    """
+
+    workload_name: str
+    content_hash: str
+    job: batch_models.BatchJobCreateOptions
+    tasks: list[batch_models.BatchTaskCreateOptions]
+    all_tasks_complete_mode: batch_models.BatchAllTasksCompleteMode | None = None
+    uploads: list[BlobUpload] = field(default_factory=list)
+
+    @property
+    def job_id(self) -> str:
+        return str(self.job.id)
