@@ -1,0 +1,86 @@
+"""What the scheduler hands a node to run, and what the node hands back.
+
+These types are the whole contract between the local Batch service (store, scheduler, REST API)
+and node execution; everything else in this package is an implementation detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+TaskKind = Literal["start", "jobprep", "jobrelease", "task"]
+TaskResult = Literal["success", "failure"]
+
+
+@dataclass(frozen=True)
+class StorageAccess:
+    """The Batch account's linked (auto-)storage account: the local Azurite account.
+
+    Also stands in for managed identities: a resource or output file that names an
+    ``identityReference`` is accessed with this account's key, so the same pool and task
+    definitions work unchanged on Azure (identity) and locally (key).
+    """
+
+    account_name: str
+    account_key: str
+    blob_endpoint: str  # http://127.0.0.1:PORT/<account>, no trailing slash
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """One compute node: a root folder laid out as on a real Batch node.
+
+    ``ip_address`` is the node's address as listed in a multi-instance task's host list; give each
+    local node its own loopback address (127.0.0.N all reach this machine on Linux) so the primary
+    instance can be told apart.
+    """
+
+    account_name: str
+    pool_id: str
+    node_id: str
+    node_root: Path
+    storage: StorageAccess
+    is_dedicated: bool = True
+    account_url: str | None = None
+    ip_address: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One attempt at running a start task, job preparation/release task or task on a node.
+
+    ``spec`` is the REST wire JSON (camelCase) of the pool's startTask, the job's
+    jobPreparationTask / jobReleaseTask, or the task. ``job_environment`` is the job's
+    commonEnvironmentSettings. ``host_list`` holds, for one instance of a multi-instance task, the
+    ``ip_address`` of every instance's node, primary first.
+    """
+
+    kind: TaskKind
+    job_id: str | None
+    task_id: str
+    spec: Mapping[str, Any]
+    retry_count: int = 0
+    job_environment: Sequence[Mapping[str, str]] = ()
+    host_list: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class ExecutionOutcome:
+    """How one run ended, in the terms of the REST executionInfo.
+
+    ``failure_info`` has the wire shape of BatchTaskFailureInfo:
+    ``{"category": "usererror"|"servererror", "code": str, "message": str, "details": [{name, value}]}``.
+    ``exit_code`` is None when the command never ran (resource file or launch failure).
+    """
+
+    exit_code: int | None
+    result: TaskResult
+    failure_info: Mapping[str, Any] | None
+    start_time: datetime
+    end_time: datetime
+    task_dir: Path
+    timed_out: bool
