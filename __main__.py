@@ -1,0 +1,34 @@
+"""The Pulumi program: validate the stack's config, declare the platform and pools, export outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components.stack import build_stack
+from stack_config import NAMESPACE, from_pulumi_config
+from validation import InvalidInput
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+
+def _batchforge_config() -> dict[str, str]:
+    """Every ``batchforge:*`` value Pulumi passed in (environment first, explicitly set config on top)."""
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return {key: value for key, value in merged.items() if str(key).startswith(f"{NAMESPACE}:")}
+
+
+def main() -> None:
+    stack = pulumi.get_stack()
+    try:
+        config = from_pulumi_config(stack, _batchforge_config(), repo_root=REPO_ROOT)
+    except InvalidInput as invalid:
+        # Nothing is declared: the run fails with the list of problems and no traceback.
+        raise pulumi.RunError(f"invalid stack config:\n{invalid}") from None
+    for name, value in build_stack(config, stack, REPO_ROOT).items():
+        pulumi.export(name, value)
+
+
+main()

@@ -1,0 +1,59 @@
+"""The whole program as a function: what ``__main__.py`` runs and what the mock tests call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from components.platform import BatchPlatform, BatchPlatformArgs
+from components.pool import BatchPool, BatchPoolArgs
+from stack_config.model import StackConfig
+
+
+def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, pulumi.Input[object]]:
+    """Declares the platform and every pool; returns the stack outputs (name -> value) to export."""
+    platform = BatchPlatform("platform", BatchPlatformArgs(config=config, stack=stack))
+    tags = {**config.tags, "batchforge-stack": stack}
+    pools = {
+        pool.id: BatchPool(
+            f"pool-{pool.id}",
+            BatchPoolArgs(
+                config=pool, platform=platform, repo_root=repo_root, subnet_id=config.network.subnet_id, tags=tags
+            ),
+            pulumi.ResourceOptions(depends_on=[platform]),
+        )
+        for pool in config.pools
+    }
+    pool_ids = {pool_id: component.pool_name for pool_id, component in pools.items()}
+    batch_target = pulumi.Output.all(
+        endpoint=platform.batch_account_endpoint,
+        resources=platform.resources_container_url,
+        outputs=platform.outputs_container_url,
+        identity=platform.node_identity_id,
+    ).apply(
+        lambda values: {
+            "account_endpoint": values["endpoint"],
+            "auth": {"kind": "entra-id"},
+            "pool_ids": pool_ids,
+            "resources_container_url": values["resources"],
+            "outputs_container_url": values["outputs"],
+            "identity_resource_id": values["identity"],
+        }
+    )
+    return {
+        "resourceGroupName": platform.resource_group_name,
+        "batchAccountName": platform.batch_account_name,
+        "batchAccountEndpoint": platform.batch_account_endpoint,
+        "storageAccountName": platform.storage_account_name,
+        "resourcesContainerUrl": platform.resources_container_url,
+        "outputsContainerUrl": platform.outputs_container_url,
+        "nodeIdentityId": platform.node_identity_id,
+        "nodeIdentityClientId": platform.node_identity_client_id,
+        "nodeIdentityPrincipalId": platform.node_identity_principal_id,
+        "accountIdentityId": platform.account_identity_id,
+        "poolIds": pool_ids,
+        "workloads": list(config.workloads),
+        "workloadDeletion": config.workload_deletion,
+        "batchTarget": batch_target,
+    }

@@ -1,0 +1,126 @@
+"""Runs the Pulumi program under mocks (no CLI, no Azure) and records every declared resource."""
+
+from __future__ import annotations
+
+import runpy
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
+DEPLOYER_OBJECT_ID = "99999999-8888-7777-6666-555555555555"
+
+
+@dataclass
+class Declared:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    id: str
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers like Azure would (ARM ids, names, endpoints) and keeps every resource's inputs."""
+
+    def __init__(self) -> None:
+        self.resources: list[Declared] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        state = dict(inputs)
+        rg = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{inputs.get('resourceGroupName', 'rg')}"
+        typ = args.typ
+        if typ == "azure-native:resources:ResourceGroup":
+            state["name"] = inputs["resourceGroupName"]
+            resource_id = rg
+        elif typ == "azure-native:storage:StorageAccount":
+            state["name"] = inputs["accountName"]
+            state["primaryEndpoints"] = {"blob": f"https://{inputs['accountName']}.blob.core.windows.net/"}
+            resource_id = f"{rg}/providers/Microsoft.Storage/storageAccounts/{inputs['accountName']}"
+        elif typ == "azure-native:storage:BlobContainer":
+            state["name"] = inputs["containerName"]
+            resource_id = (
+                f"{rg}/providers/Microsoft.Storage/storageAccounts/{inputs['accountName']}"
+                f"/blobServices/default/containers/{inputs['containerName']}"
+            )
+        elif typ == "azure-native:managedidentity:UserAssignedIdentity":
+            state["name"] = inputs["resourceName"]
+            state["clientId"] = f"client-{inputs['resourceName']}"
+            state["principalId"] = f"principal-{inputs['resourceName']}"
+            resource_id = f"{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{inputs['resourceName']}"
+        elif typ == "azure-native:batch:BatchAccount":
+            state["name"] = inputs["accountName"]
+            state["accountEndpoint"] = f"{inputs['accountName']}.{inputs['location']}.batch.azure.com"
+            resource_id = f"{rg}/providers/Microsoft.Batch/batchAccounts/{inputs['accountName']}"
+        elif typ == "azure-native:batch:Pool":
+            state["name"] = inputs["poolName"]
+            resource_id = (
+                f"{rg}/providers/Microsoft.Batch/batchAccounts/{inputs['accountName']}/pools/{inputs['poolName']}"
+            )
+        else:
+            resource_id = f"{args.name}-id"
+        self.resources.append(Declared(typ, args.name, inputs, resource_id))
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "clientId": "deployer-client",
+                "objectId": DEPLOYER_OBJECT_ID,
+                "subscriptionId": SUBSCRIPTION,
+                "tenantId": "tenant",
+            }, []
+        raise AssertionError(f"unexpected invoke {args.token}")
+
+
+@dataclass
+class ProgramRun:
+    resources: list[Declared]
+    outputs: dict[str, Any]
+
+    def of_type(self, typ: str) -> list[Declared]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str, name: str | None = None) -> Declared:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {typ} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def _fresh_mocks(stack: str) -> RecordingMocks:
+    mocks = RecordingMocks()
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="batchforge", stack=stack, preview=False)
+    return mocks
+
+
+def run_program(stack: str, config: dict[str, str]) -> ProgramRun:
+    """Runs ``__main__.py`` as ``pulumi up`` would, with ``config`` as the stack's config map."""
+    mocks = _fresh_mocks(stack)
+    pulumi.runtime.set_all_config(config)
+    outputs: dict[str, Any] = {}
+
+    def program() -> None:
+        runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
+        root = pulumi_settings.get_root_resource()
+        exported = dict(root.outputs) if root is not None else {}
+        outputs.update(_sync_await(pulumi.Output.from_input(exported).future()) or {})
+
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        pulumi.runtime.set_all_config({})
+    return ProgramRun(mocks.resources, outputs)
+
+
+@pytest.fixture
+def program_runner() -> Callable[[str, dict[str, str]], ProgramRun]:
+    return run_program
