@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from localbatch.execution import failures
 from localbatch.execution.environment import is_current_node_master, task_environment
@@ -109,7 +109,13 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
     return finished
 
 
-def _finished(exited: ProcessExit, clock: _Clock, outcome: Any) -> ExecutionOutcome:
+class _Outcome(Protocol):
+    def __call__(
+        self, exit_code: int | None, failure: Mapping[str, Any] | None, *, timed_out: bool = False
+    ) -> ExecutionOutcome: ...
+
+
+def _finished(exited: ProcessExit, clock: _Clock, outcome: _Outcome) -> ExecutionOutcome:
     if exited.timed_out:
         return outcome(exited.exit_code, failures.wall_clock_failure(clock.limit_seconds or 0.0), timed_out=True)
     if exited.exit_code != 0:
