@@ -195,5 +195,120 @@ def logs(
             out.flush()
 
 
+@app.command()
+def submit(
+    stack: Annotated[str, typer.Option(help="Stack whose config (Pulumi.<stack>.yaml) lists the workloads.")] = "dev",
+    workload: Annotated[
+        list[str] | None,
+        typer.Option("--workload", "-w", help="Only these workload files (names under workloads/); repeatable."),
+    ] = None,
+    wait_for_jobs: Annotated[
+        bool, typer.Option("--wait", help="Follow the jobs until they finish, then summarize.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="With --wait: give up after this many seconds (exit 5).")
+    ] = None,
+    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+    stack_outputs: StackOutputsOption = None,
+    endpoint: EndpointOption = None,
+    pool: PoolOption = None,
+    resources_url: ResourcesUrlOption = None,
+    outputs_url: OutputsUrlOption = None,
+    local: LocalOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Submit a stack's workloads outside Pulumi (the same engine as the deploy hook); exactly once, resumable."""
+    from batchctl.render import JobProgress, print_run_summary
+    from batchctl.run_summary import RunSummary, summarize_job
+    from batchctl.waiting import wait_for_jobs as wait_until_finished
+    from localrun.stack_inputs import load_stack_inputs
+    from submission.client import make_batch_client, make_resources_container_client
+    from submission.engine import submit as submit_job
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        inputs = load_stack_inputs(repo_root, stack, only=workload or ())
+        options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
+        target = resolve_target(options)
+        planned = inputs.plan(target)
+        client = make_batch_client(target)
+        container = make_resources_container_client(target)
+        results = [submit_job(job, client, upload_container=container) for job in planned]
+        for result in results:
+            stdout.print(result.summary(), markup=False, highlight=False)
+        incomplete = [result.job_id for result in results if not result.complete]
+        if incomplete:
+            raise CliError(f"not every task was submitted: {', '.join(incomplete)}", ExitCode.SERVICE_ERROR)
+        if not wait_for_jobs:
+            return
+        job_ids = [result.job_id for result in results]
+        with JobProgress(stdout) as progress:
+            wait_until_finished(client, job_ids, timeout=timeout, on_update=progress.update)
+        summary = RunSummary(jobs=tuple(summarize_job(client, job_id) for job_id in job_ids))
+        print_run_summary(stdout, summary)
+        if not summary.ok:
+            raise typer.Exit(ExitCode.TASKS_FAILED)
+
+
+@local_app.command("up")
+def local_up(
+    stack: Annotated[str, typer.Option(help="Stack to run (Pulumi.<stack>.yaml).")] = "dev",
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the local services running (stop: `local down`).")
+    ] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the services keep state, node folders and logs (default: .localbatch).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Give up waiting for the jobs after this many seconds.")] = 900.0,
+    local_nodes: Annotated[
+        int, typer.Option(help="Nodes for an autoscale pool whose formula cannot size it locally.", min=1)
+    ] = 2,
+    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+) -> None:
+    """Run a stack end to end locally: pools, start tasks, workloads, progress, summary.
+
+    Exit 0 only when every task succeeded.
+    """
+    from batchctl.render import print_run_summary
+    from localrun.run import LocalRunSettings, run_stack
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        settings = LocalRunSettings(
+            stack=stack,
+            repo_root=repo_root,
+            data_dir=(data_dir or repo_root / DEFAULT_LOCAL_DATA_DIR).resolve(),
+            keep=keep,
+            timeout_s=timeout,
+            local_nodes=local_nodes,
+        )
+        summary = run_stack(settings, stdout)
+        print_run_summary(stdout, summary)
+        if keep:
+            stdout.print(
+                f"services kept running (data dir {settings.data_dir}); try `batchctl status --local`, "
+                "stop them with `batchctl local down`",
+                highlight=False,
+            )
+        if not summary.ok:
+            raise typer.Exit(ExitCode.TASKS_FAILED)
+
+
+@local_app.command("down")
+def local_down(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory of the services to stop (default: .localbatch).")
+    ] = None,
+) -> None:
+    """Stop the local services that `local up --keep` left running. State stays in the data directory."""
+    from localrun.services import stop_kept_services
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        directory = (data_dir or REPO_ROOT / DEFAULT_LOCAL_DATA_DIR).resolve()
+        stopped = stop_kept_services(directory)
+        stdout.print(f"stopped the local services of {directory}" if stopped else f"nothing running in {directory}")
+
+
 def main() -> None:
     app()

@@ -10,6 +10,7 @@ import typer
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from rich.console import Console
 
+from submission.errors import SubmissionError
 from validation import InvalidInput
 
 
@@ -56,6 +57,9 @@ def reported_errors(stderr: Console) -> Iterator[None]:
     except CliError as failure:
         stderr.print(f"error: {failure.message}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(failure.exit_code) from None
+    except SubmissionError as refused:
+        stderr.print(f"error: submission failed: {refused}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(ExitCode.SERVICE_ERROR) from None
     except ResourceNotFoundError as missing:
         stderr.print(f"error: not found: {_service_message(missing)}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(ExitCode.NOT_FOUND) from None

@@ -1,4 +1,8 @@
-"""``batchctl validate``: every stack config and every workload it references, checked without any service."""
+"""``batchctl validate``: every stack config and every workload it references, checked without any service.
+
+A stack's workloads are also planned against a placeholder target built from the stack's own pools, so a
+workload naming a pool the stack does not define fails here, in the pull request, not at deploy time.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,18 @@ from pathlib import Path
 from validation import InvalidInput, Problem
 
 STACK_FILE_GLOB = "Pulumi.*.yaml"
-WORKLOADS_DIR = "workloads"
+_OFFLINE_HOST = "https://offline.invalid"
 
 
 @dataclass
 class CheckReport:
     checked: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+
+    def add(self, problems: Sequence[Problem]) -> None:
+        for problem in problems:
+            if problem not in self.problems:
+                self.problems.append(problem)
 
 
 def is_stack_file(path: Path) -> bool:
@@ -26,56 +35,53 @@ def stack_files(repo_root: Path) -> list[Path]:
     return sorted(path for path in repo_root.glob(STACK_FILE_GLOB) if is_stack_file(path))
 
 
-def _label(path: Path, repo_root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(repo_root.resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _check_workload(path: Path, repo_root: Path, report: CheckReport) -> None:
+def _check_workload_file(path: Path, repo_root: Path, report: CheckReport) -> None:
     from workload_spec import load_workload
 
-    report.checked.append(_label(path, repo_root))
+    report.checked.append(path.name)
     try:
         load_workload(path, repo_root=repo_root)
     except InvalidInput as invalid:
-        report.problems.extend(invalid.problems)
+        report.add(invalid.problems)
 
 
-def _check_stack(path: Path, repo_root: Path, report: CheckReport, seen_workloads: set[Path]) -> None:
-    from stack_config import load_stack_file
+def _check_stack(path: Path, repo_root: Path, report: CheckReport) -> None:
+    from localrun.provision import pool_ids
+    from localrun.stack_inputs import load_stack_inputs
+    from submission.target import BatchTarget, EntraIdAuth
 
-    report.checked.append(_label(path, repo_root))
+    stack = path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
+    report.checked.append(path.name)
     try:
-        config = load_stack_file(path)
+        inputs = load_stack_inputs(path.parent, stack, allow_empty=True)
     except InvalidInput as invalid:
-        report.problems.extend(invalid.problems)
+        report.add(invalid.problems)
         return
-    for index, name in enumerate(config.workloads):
-        workload_path = repo_root / WORKLOADS_DIR / name
-        if not workload_path.is_file():
-            report.problems.append(
-                Problem(path.name, f"workloads[{index}]", f"no such workload file: {WORKLOADS_DIR}/{name}")
-            )
-            continue
-        if workload_path.resolve() not in seen_workloads:
-            seen_workloads.add(workload_path.resolve())
-            _check_workload(workload_path, repo_root, report)
+    report.checked.extend(f"workloads/{name}" for name in inputs.config.workloads)
+    placeholder = BatchTarget(
+        account_endpoint=_OFFLINE_HOST,
+        auth=EntraIdAuth(),
+        pool_ids=pool_ids(inputs.config),
+        resources_container_url=f"{_OFFLINE_HOST}/{inputs.config.storage.resources_container}",
+        outputs_container_url=f"{_OFFLINE_HOST}/{inputs.config.storage.outputs_container}",
+    )
+    try:
+        inputs.plan(placeholder)
+    except InvalidInput as invalid:
+        report.add(invalid.problems)
 
 
 def check(repo_root: Path, files: Sequence[Path] = ()) -> CheckReport:
     """Checks the given files, or every ``Pulumi.*.yaml`` in ``repo_root`` and the workloads they list."""
     report = CheckReport()
-    seen_workloads: set[Path] = set()
     targets = list(files) if files else stack_files(repo_root)
     if not targets:
-        report.problems.append(Problem(str(repo_root), "", f"no {STACK_FILE_GLOB} stack files found"))
+        report.add([Problem(str(repo_root), "", f"no {STACK_FILE_GLOB} stack files found")])
         return report
     for path in targets:
         if is_stack_file(path):
-            _check_stack(path, repo_root, report, seen_workloads)
-        elif path.resolve() not in seen_workloads:
-            seen_workloads.add(path.resolve())
-            _check_workload(path, repo_root, report)
+            _check_stack(path, repo_root, report)
+        else:
+            _check_workload_file(path, repo_root, report)
+    report.checked = list(dict.fromkeys(report.checked))
     return report

@@ -1,0 +1,86 @@
+"""A stack's config and the workloads it lists, loaded and validated together before anything runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stack_config import StackConfig, load_stack_file, stack_file_name
+from submission.plan import PlannedJob
+from submission.target import BatchTarget
+from validation import InvalidInput, Problem
+
+WORKLOADS_DIR = "workloads"
+
+
+@dataclass(frozen=True)
+class StackInputs:
+    stack_file: Path
+    config: StackConfig
+    workloads: tuple[Any, ...]
+    repo_root: Path
+
+    def plan(self, target: BatchTarget) -> list[PlannedJob]:
+        """Every workload's job for ``target``; all problems of all workloads are reported at once."""
+        from workload_spec import plan_job
+
+        planned: list[PlannedJob] = []
+        problems: list[Problem] = []
+        for workload in self.workloads:
+            try:
+                planned.append(plan_job(workload, target, repo_root=self.repo_root))
+            except InvalidInput as invalid:
+                problems.extend(invalid.problems)
+        if problems:
+            raise InvalidInput(problems)
+        return planned
+
+
+def load_stack_inputs(
+    repo_root: Path, stack: str, only: Sequence[str] = (), *, allow_empty: bool = False
+) -> StackInputs:
+    """Reads ``Pulumi.<stack>.yaml`` and each workload it lists; raises one :class:`InvalidInput` for all.
+
+    ``only`` narrows the run to some of the stack's workloads (file names as the stack lists them).
+    """
+    from workload_spec import load_workload
+
+    stack_file = repo_root / stack_file_name(stack)
+    if not stack_file.is_file():
+        known = sorted(path.name for path in repo_root.glob("Pulumi.*.yaml"))
+        hint = f"; stack files here: {', '.join(known)}" if known else ""
+        raise InvalidInput([Problem(stack_file.name, "", f"no such stack file in {repo_root}{hint}")])
+    config = load_stack_file(stack_file, repo_root)
+    unknown = [name for name in only if name not in config.workloads]
+    if unknown:
+        listed = ", ".join(config.workloads) or "none"
+        raise InvalidInput(
+            [
+                Problem("--workload", "", f"'{name}' is not a workload of stack {stack} (it lists: {listed})")
+                for name in unknown
+            ]
+        )
+    workloads: list[Any] = []
+    problems: list[Problem] = []
+    for index, name in enumerate(config.workloads):
+        if only and name not in only:
+            continue
+        path = repo_root / WORKLOADS_DIR / name
+        if not path.is_file():
+            problems.append(
+                Problem(stack_file.name, f"workloads[{index}]", f"no such workload file: {WORKLOADS_DIR}/{name}")
+            )
+            continue
+        try:
+            workloads.append(load_workload(path, repo_root=repo_root))
+        except InvalidInput as invalid:
+            problems.extend(invalid.problems)
+    if problems:
+        raise InvalidInput(problems)
+    if not workloads and not allow_empty:
+        raise InvalidInput(
+            [Problem(stack_file.name, "workloads", "lists no workloads, so a local run has nothing to do")]
+        )
+    return StackInputs(stack_file=stack_file, config=config, workloads=tuple(workloads), repo_root=repo_root)
