@@ -1,0 +1,96 @@
+"""What the GitOps flow promises, read off the workflow files: pinned actions, OIDC only, policy pack
+in every preview and up, dev -> staging -> prod on one commit, one deployment per stack at a time."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO / ".github" / "workflows"
+STACKS = sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in REPO.glob("Pulumi.*.yaml"))
+
+
+def load(name):
+    document = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the bare key `on` as True.
+    document["on"] = document.pop(True, document.get("on"))
+    return document
+
+
+def steps(job):
+    return job.get("steps", [])
+
+
+def step_using(job, action):
+    return [step for step in steps(job) if str(step.get("uses", "")).startswith(action + "@")]
+
+
+def test_every_remote_action_is_pinned_to_an_exact_release():
+    for path in WORKFLOWS.glob("*.yml"):
+        for ref in re.findall(r"uses:\s*([^\s#]+)", path.read_text()):
+            if ref.startswith("./"):
+                continue
+            version = ref.split("@", 1)[1]
+            assert re.fullmatch(r"v\d+\.\d+\.\d+|[0-9a-f]{40}", version), f"{path.name}: {ref} is not pinned"
+
+
+def test_no_client_secret_or_account_key_is_used():
+    for path in WORKFLOWS.glob("*.yml"):
+        text = path.read_text()
+        assert "creds:" not in text, f"{path.name}: azure/login must use OIDC, not a creds JSON"
+        secrets = set(re.findall(r"secrets\.([A-Za-z0-9_]+)", text))
+        assert secrets <= {"GITHUB_TOKEN", "PULUMI_CONFIG_PASSPHRASE"}, f"{path.name}: {secrets}"
+        assert not re.search(r"CLIENT_SECRET|ACCOUNT_KEY|STORAGE_KEY|SAS", text), path.name
+
+
+def test_pull_request_validates_tests_and_previews_every_stack_with_policy_and_comment():
+    workflow = load("pull-request.yml")
+    assert "pull_request" in workflow["on"]
+    checks = workflow["jobs"]["checks"]
+    commands = " ".join(str(step.get("run", "")) for step in steps(checks))
+    assert "python -m batchctl validate" in commands
+    assert "scripts/test" in commands
+    preview = workflow["jobs"]["preview"]
+    assert sorted(preview["strategy"]["matrix"]["stack"]) == STACKS
+    assert preview["permissions"]["id-token"] == "write"
+    assert preview["permissions"]["pull-requests"] == "write"
+    [login] = step_using(preview, "azure/login")
+    assert set(login["with"]) == {"client-id", "tenant-id", "subscription-id"}
+    [pulumi] = step_using(preview, "pulumi/actions")
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["policyPacks"] == "policy"
+    assert pulumi["with"]["comment-on-pr"] is True
+
+
+def test_main_deploys_one_commit_dev_then_staging_then_prod():
+    workflow = load("deploy.yml")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    jobs = workflow["jobs"]
+    assert jobs["dev"]["needs"] == "commit"
+    assert "dev" in jobs["staging"]["needs"]
+    assert "staging" in jobs["prod"]["needs"]
+    for stack in ("dev", "staging", "prod"):
+        assert jobs[stack]["uses"] == "./.github/workflows/pulumi-up.yml"
+        assert jobs[stack]["with"]["stack"] == stack
+        assert jobs[stack]["with"]["ref"] == "${{ needs.commit.outputs.sha }}"
+        assert jobs[stack]["permissions"]["id-token"] == "write"
+
+
+def test_each_stack_deploys_in_its_environment_one_at_a_time_with_the_policy_pack():
+    workflow = load("pulumi-up.yml")
+    assert "workflow_call" in workflow["on"]
+    [job] = workflow["jobs"].values()
+    assert job["environment"]["name"] == "${{ inputs.stack }}"
+    assert job["concurrency"] == {"group": "pulumi-stack-${{ inputs.stack }}", "cancel-in-progress": False}
+    [checkout] = step_using(job, "actions/checkout")
+    assert checkout["with"]["ref"] == "${{ inputs.ref }}"
+    [pulumi] = step_using(job, "pulumi/actions")
+    assert pulumi["with"]["command"] == "up"
+    assert pulumi["with"]["policyPacks"] == "policy"
+    commands = " ".join(str(step.get("run", "")) for step in steps(job))
+    assert "python -m batchctl promote" in commands
+    step_names = [step.get("name", step.get("uses")) for step in steps(job)]
+    assert step_names.index("Promotion check (config valid, workloads valid, policy pack passes under mocks)") < (
+        step_names.index("pulumi up ${{ inputs.stack }} with the policy pack")
+    )
