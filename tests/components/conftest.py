@@ -14,6 +14,9 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.stack import build_stack
+from stack_config import StackConfig
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 DEPLOYER_OBJECT_ID = "99999999-8888-7777-6666-555555555555"
@@ -118,6 +121,19 @@ def run_program(stack: str, config: dict[str, str]) -> ProgramRun:
         _sync_await(run_pulumi_func(program))
     finally:
         pulumi.runtime.set_all_config({})
+    return ProgramRun(mocks.resources, outputs)
+
+
+def run_build(config: StackConfig, stack: str, repo_root: Path = REPO_ROOT) -> ProgramRun:
+    """Runs ``build_stack`` directly with an already-built config (for variations of a stack)."""
+    mocks = _fresh_mocks(stack)
+    outputs: dict[str, Any] = {}
+
+    def program() -> None:
+        exported = build_stack(config, stack, repo_root)
+        outputs.update(_sync_await(pulumi.Output.from_input(exported).future()) or {})
+
+    _sync_await(run_pulumi_func(program))
     return ProgramRun(mocks.resources, outputs)
 
 
