@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from batchctl.errors import CliError, ExitCode, reported_errors
 from batchctl.targets import TargetOptions, resolve_target
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient
 
 app = typer.Typer(
     name="batchctl",
@@ -80,10 +84,11 @@ def _target_options(
     )
 
 
-def _client_for(options: TargetOptions):  # noqa: ANN202 - BatchClient comes from the SDK, imported lazily
-    from submission import make_batch_client
+def _client_for(options: TargetOptions) -> BatchClient:
+    """A Batch client for read-only commands (no storage URLs needed)."""
+    from submission.client import make_batch_client
 
-    return make_batch_client(resolve_target(options))
+    return make_batch_client(resolve_target(dataclasses.replace(options, storage_required=False)))
 
 
 @app.command()

@@ -32,6 +32,8 @@ class TargetOptions:
     identity: str | None = None
     local: bool = False
     data_dir: Path | None = None
+    # Read-only commands (status, wait, logs) talk to the Batch account only, never to storage.
+    storage_required: bool = True
 
 
 def _snake(key: str) -> str:
@@ -94,15 +96,10 @@ def _parse_pool_flags(pools: tuple[str, ...]) -> dict[str, str]:
 
 
 def target_from_flags(options: TargetOptions) -> BatchTarget:
-    missing = [
-        flag
-        for flag, value in (
-            ("--endpoint", options.endpoint),
-            ("--resources-url", options.resources_url),
-            ("--outputs-url", options.outputs_url),
-        )
-        if not value
-    ]
+    required = [("--endpoint", options.endpoint)]
+    if options.storage_required:
+        required += [("--resources-url", options.resources_url), ("--outputs-url", options.outputs_url)]
+    missing = [flag for flag, value in required if not value]
     if missing:
         raise InvalidInput([Problem(flag, "", "is required without --stack-outputs or --local") for flag in missing])
     try:
@@ -110,8 +107,8 @@ def target_from_flags(options: TargetOptions) -> BatchTarget:
             account_endpoint=str(options.endpoint),
             auth=EntraIdAuth(),
             pool_ids=_parse_pool_flags(options.pools),
-            resources_container_url=str(options.resources_url),
-            outputs_container_url=str(options.outputs_url),
+            resources_container_url=options.resources_url or "",
+            outputs_container_url=options.outputs_url or "",
             identity_resource_id=options.identity,
         )
     except ValidationError as error:
