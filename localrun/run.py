@@ -52,7 +52,8 @@ def local_log_locator(node_root: NodeRootLocator) -> Callable[[str, batch_models
                 stdout=f"batchctl logs --local {job_id} {task.id}",
                 stderr=f"batchctl logs --local {job_id} {task.id} --stderr",
             )
-        task_dir = root / "workitems" / job_id / JOB_FOLDER / task.id
+        relative = info.task_root_directory if info is not None and info.task_root_directory else None
+        task_dir = root / relative if relative else root / "workitems" / job_id / JOB_FOLDER / task.id
         return LogLocation(stdout=str(task_dir / STDOUT_FILE), stderr=str(task_dir / STDERR_FILE))
 
     return locate
