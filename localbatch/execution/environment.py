@@ -7,6 +7,7 @@ needs to run is passed on, as on a node where tasks run under their own user acc
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from collections.abc import Iterable, Mapping
@@ -25,6 +26,12 @@ _PASSED_THROUGH = ("LANG", "LC_ALL", "TZ")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The port Batch reserves on the primary for itself; shown only so AZ_BATCH_MASTER_NODE has its real shape.
 _MASTER_NODE_PORT = 6000
+
+
+@functools.cache
+def _os_user() -> str:
+    # Tasks run as the service's own OS user locally; looked up once, it cannot change.
+    return getpass.getuser()
 
 
 def user_identity_name(spec: Mapping[str, Any]) -> str:
@@ -72,7 +79,7 @@ def batch_variables(node: NodeContext, run: TaskRun) -> dict[str, str]:
         "AZ_BATCH_TASK_DIR": str(directory),
         "AZ_BATCH_TASK_WORKING_DIR": str(working_dir(node, run)),
         "AZ_BATCH_CERTIFICATES_DIR": str(directory / "certs"),
-        "AZ_BATCH_TASK_USER": getpass.getuser(),
+        "AZ_BATCH_TASK_USER": _os_user(),
         "AZ_BATCH_TASK_USER_IDENTITY": user_identity_name(run.spec),
         "AZ_BATCH_TASK_RETRY_COUNT": str(run.retry_count),
     }
@@ -97,7 +104,7 @@ def task_environment(node: NodeContext, run: TaskRun) -> dict[str, str]:
     wd = working_dir(node, run)
     system_path = os.environ.get("PATH") or _DEFAULT_PATH
     environment = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
-    user = getpass.getuser()
+    user = _os_user()
     environment.update(
         {
             # As on a Batch Linux node: the shared dir and the working dir are on the PATH, HOME is wd.

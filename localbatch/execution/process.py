@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from localbatch.execution import failures
 from localbatch.execution.failures import TaskFailure
@@ -52,8 +53,8 @@ async def run_process(
     *,
     cwd: Path,
     environment: Mapping[str, str],
-    stdout: Path,
-    stderr: Path,
+    stdout: BinaryIO,
+    stderr: BinaryIO,
     timeout_seconds: float | None,
 ) -> ProcessExit:
     """Runs the command to completion, or kills its process group when ``timeout_seconds`` pass.
@@ -61,29 +62,28 @@ async def run_process(
     Cancelling the awaiting coroutine (task terminate, node removal) also kills the process group.
     """
     argv = command_argv(command_line)
-    with open(stdout, "ab") as out, open(stderr, "ab") as err:
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=cwd,
-                env=dict(environment),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-        except FileNotFoundError as error:
-            raise TaskFailure(
-                failures.COMMAND_PROGRAM_NOT_FOUND,
-                "The program specified in the task's command line was not found",
-                Program=argv[0],
-            ) from error
-        except OSError as error:
-            raise TaskFailure(
-                failures.COMMAND_LAUNCH_FAILED,
-                f"The task's command line could not be launched: {error.strerror or error}",
-                Program=argv[0],
-            ) from error
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(environment),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    except FileNotFoundError as error:
+        raise TaskFailure(
+            failures.COMMAND_PROGRAM_NOT_FOUND,
+            "The program specified in the task's command line was not found",
+            Program=argv[0],
+        ) from error
+    except OSError as error:
+        raise TaskFailure(
+            failures.COMMAND_LAUNCH_FAILED,
+            f"The task's command line could not be launched: {error.strerror or error}",
+            Program=argv[0],
+        ) from error
     try:
         returncode = await asyncio.wait_for(process.wait(), timeout_seconds)
     except TimeoutError:

@@ -7,12 +7,19 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from localbatch.execution import failures
 from localbatch.execution.environment import is_current_node_master, task_environment
 from localbatch.execution.failures import TaskFailure
-from localbatch.execution.layout import STDERR_FILE, STDOUT_FILE, prepare_node, task_dir, working_dir
+from localbatch.execution.layout import (
+    STDERR_FILE,
+    STDOUT_FILE,
+    prepare_node,
+    task_dir,
+    working_dir,
+    workitems_dir,
+)
 from localbatch.execution.model import ExecutionOutcome, NodeContext, TaskRun
 from localbatch.execution.output_files import upload_output_files
 from localbatch.execution.process import ProcessExit, run_process
@@ -42,14 +49,10 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
     Never raises for task-level problems (they become the outcome's failure info). Cancelling the
     coroutine kills the task's process group and propagates the cancellation.
     """
-    prepare_node(node)
     directory = task_dir(node, run)
     wd = working_dir(node, run)
-    wd.mkdir(parents=True, exist_ok=True)
-    stdout, stderr = directory / STDOUT_FILE, directory / STDERR_FILE
-    # Each attempt starts with fresh output streams, as a retry does on a node.
-    stdout.write_bytes(b"")
-    stderr.write_bytes(b"")
+    # File system work happens off the event loop: other tasks' processes keep being started meanwhile.
+    stdout, stderr = await asyncio.to_thread(_open_streams, node, wd, directory)
     environment = task_environment(node, run)
     clock = _Clock(max_wall_clock)
     start_time = _now()
@@ -67,28 +70,30 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
             timed_out=timed_out,
         )
 
-    async def run_command(command_line: str) -> ProcessExit:
-        return await run_process(
-            command_line,
-            cwd=wd,
-            environment=environment,
-            stdout=stdout,
-            stderr=stderr,
-            timeout_seconds=clock.remaining(),
-        )
+    with stdout, stderr:
 
-    multi_instance = run.spec.get("multiInstanceSettings") if run.kind == "task" and run.host_list else None
-    try:
-        if multi_instance:
-            # Common resource files go to the task directory, one level above wd, on every instance.
-            await _download(multi_instance.get("commonResourceFiles"), directory, node)
-            coordination = await run_command(str(multi_instance.get("coordinationCommandLine") or "true"))
-            if coordination.timed_out or coordination.exit_code != 0 or not is_current_node_master(node, run):
-                return _finished(coordination, clock, outcome)
-        await _download(run.spec.get("resourceFiles"), wd, node)
-        exited = await run_command(str(run.spec.get("commandLine") or ""))
-    except TaskFailure as failure:
-        return outcome(None, failure.failure_info())
+        async def run_command(command_line: str) -> ProcessExit:
+            return await run_process(
+                command_line,
+                cwd=wd,
+                environment=environment,
+                stdout=stdout,
+                stderr=stderr,
+                timeout_seconds=clock.remaining(),
+            )
+
+        multi_instance = run.spec.get("multiInstanceSettings") if run.kind == "task" and run.host_list else None
+        try:
+            if multi_instance:
+                # Common resource files go to the task directory, one level above wd, on every instance.
+                await _download(multi_instance.get("commonResourceFiles"), directory, node)
+                coordination = await run_command(str(multi_instance.get("coordinationCommandLine") or "true"))
+                if coordination.timed_out or coordination.exit_code != 0 or not is_current_node_master(node, run):
+                    return _finished(coordination, clock, outcome)
+            await _download(run.spec.get("resourceFiles"), wd, node)
+            exited = await run_command(str(run.spec.get("commandLine") or ""))
+        except TaskFailure as failure:
+            return outcome(None, failure.failure_info())
     upload_failure: Mapping[str, Any] | None = None
     if run.spec.get("outputFiles"):
         try:
@@ -107,6 +112,20 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
     if upload_failure is not None and finished.failure_info is None:
         return outcome(exited.exit_code, upload_failure)
     return finished
+
+
+def _open_streams(node: NodeContext, wd: Path, directory: Path) -> tuple[BinaryIO, BinaryIO]:
+    if not workitems_dir(node).is_dir():
+        prepare_node(node)
+    if not wd.is_dir():
+        wd.mkdir(parents=True)
+    # Each attempt starts with fresh output streams, as a retry does on a node.
+    stdout = open(directory / STDOUT_FILE, "wb")  # noqa: SIM115 - closed by run_task
+    try:
+        return stdout, open(directory / STDERR_FILE, "wb")
+    except BaseException:
+        stdout.close()
+        raise
 
 
 class _Outcome(Protocol):
