@@ -24,11 +24,11 @@ class StackInputs:
 
     def plan(self, target: BatchTarget) -> list[PlannedJob]:
         """Every workload's job for ``target``; all problems of all workloads are reported at once."""
-        from workload_spec import plan_job
-
         planned: list[PlannedJob] = []
         problems: list[Problem] = []
         for workload in self.workloads:
+            from workload_spec import plan_job
+
             try:
                 planned.append(plan_job(workload, target, repo_root=self.repo_root))
             except InvalidInput as invalid:
@@ -45,8 +45,6 @@ def load_stack_inputs(
 
     ``only`` narrows the run to some of the stack's workloads (file names as the stack lists them).
     """
-    from workload_spec import load_workload
-
     stack_file = repo_root / stack_file_name(stack)
     if not stack_file.is_file():
         known = sorted(path.name for path in repo_root.glob("Pulumi.*.yaml"))
@@ -73,8 +71,10 @@ def load_stack_inputs(
                 Problem(stack_file.name, f"workloads[{index}]", f"no such workload file: {WORKLOADS_DIR}/{name}")
             )
             continue
+        from workload_spec import load_workload
+
         try:
-            workloads.append(load_workload(path, repo_root=repo_root))
+            workloads.append(load_workload(path))
         except InvalidInput as invalid:
             problems.extend(invalid.problems)
     if problems:
