@@ -7,6 +7,7 @@ REST API's executionInfo does. The scheduler decides what runs where and when; t
 """
 
 from localbatch.execution.layout import prepare_node, task_dir
+from localbatch.execution.leftovers import kill_node_processes
 from localbatch.execution.model import ExecutionOutcome, NodeContext, StorageAccess, TaskRun
 from localbatch.execution.runner import run_task
 
@@ -15,6 +16,7 @@ __all__ = [
     "NodeContext",
     "StorageAccess",
     "TaskRun",
+    "kill_node_processes",
     "prepare_node",
     "run_task",
     "task_dir",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from localbatch.execution import NodeContext, TaskRun, prepare_node, run_task, task_dir
+from localbatch.execution import NodeContext, TaskRun, kill_node_processes, prepare_node, run_task, task_dir
 
 # A task that prints its environment and working directory as JSON to stdout.
 PRINT_ENV = f"{shlex.quote(sys.executable)} -c " + shlex.quote(
@@ -260,3 +260,21 @@ def test_multi_instance_host_list_and_master(execution_make_node) -> None:
 def test_ids_that_would_leave_the_node_folder_are_refused(execution_node: NodeContext) -> None:
     with pytest.raises(ValueError):
         task_dir(execution_node, TaskRun(kind="task", job_id="../escape", task_id="t", spec={}))
+
+
+def test_processes_left_behind_by_a_node_are_killed_on_request(execution_make_node) -> None:
+    # A start task that leaves a daemon behind, as start tasks often do; a "reboot" must end it.
+    node, other = execution_make_node(node_id="tvm-a"), execution_make_node(node_id="tvm-b")
+    spec = {"commandLine": "/bin/sh -c 'sleep 60 > /dev/null 2>&1 & echo $! > daemon.pid'"}
+    pids = {}
+    for each in (node, other):
+        outcome = run(each, TaskRun(kind="start", job_id=None, task_id="start", spec=spec))
+        assert outcome.result == "success"
+        pids[each.node_id] = int((outcome.task_dir / "wd" / "daemon.pid").read_text())
+    assert not _is_gone(pids["tvm-a"])
+
+    assert kill_node_processes(node) == 1
+    assert _wait_gone(pids["tvm-a"])
+    assert not _is_gone(pids["tvm-b"])  # another node's processes are left alone
+    assert kill_node_processes(other) == 1
+    assert _wait_gone(pids["tvm-b"])
