@@ -11,7 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 _POOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$")
@@ -33,9 +42,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
-def _between(value: timedelta, low: timedelta, high: timedelta, what: str) -> timedelta:
+_DURATION = TypeAdapter(timedelta)
+
+
+def _duration(value: object) -> object:
+    """Accepts ISO 8601 (``PT15M``) or ``HH:MM:SS``; anything else gets one clear message."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            return _DURATION.validate_python(value.strip())
+        except ValidationError:
+            pass
+    raise ValueError("must be a duration such as PT15M (ISO 8601) or 00:15:00")
+
+
+def _between(value: timedelta, low: timedelta, high: timedelta) -> timedelta:
     if not low <= value <= high:
-        raise ValueError(f"{what} must be between {iso_duration(low)} and {iso_duration(high)}")
+        raise ValueError(f"must be between {iso_duration(low)} and {iso_duration(high)}")
     return value
 
 
@@ -148,19 +172,24 @@ class ScaleConfig(_Strict):
     formula: str | None = Field(default=None, min_length=1)
     evaluation_interval: timedelta | None = None
 
+    @field_validator("resize_timeout", "evaluation_interval", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: object) -> object:
+        return _duration(value)
+
     @field_validator("resize_timeout")
     @classmethod
     def _resize_timeout_range(cls, value: timedelta | None) -> timedelta | None:
         if value is None:
             return value
-        return _between(value, timedelta(minutes=5), timedelta(days=7), "resizeTimeout")
+        return _between(value, timedelta(minutes=5), timedelta(days=7))
 
     @field_validator("evaluation_interval")
     @classmethod
     def _evaluation_interval_range(cls, value: timedelta | None) -> timedelta | None:
         if value is None:
             return value
-        return _between(value, timedelta(minutes=5), timedelta(hours=168), "evaluationInterval")
+        return _between(value, timedelta(minutes=5), timedelta(hours=168))
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
