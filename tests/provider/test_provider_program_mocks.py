@@ -1,0 +1,101 @@
+"""Under Pulumi mocks: the helper declares one WorkloadSubmission per workload, after what it depends on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from azure.batch import models as batch_models
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+import components.workload_submission as hook
+from submission.plan import PlannedJob
+from submission.target import BatchTarget
+
+HOOK_TYPE = "pulumi-python:dynamic/batchforge:WorkloadSubmission"
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[tuple[str, str, dict[str, Any]]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append((args.typ, args.name, dict(args.inputs)))
+        resource_id = args.inputs.get("jobId") or f"{args.name}-id"
+        return resource_id, dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        raise AssertionError(f"unexpected invoke {args.token}")
+
+
+class StandIn(pulumi.CustomResource):
+    """Plays a pool or a role assignment: something the submissions must wait for."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__("test:index:StandIn", name, {})
+
+
+def _fake_plan(path: Path, target: BatchTarget, repo_root: Path) -> PlannedJob:
+    digest = f"{abs(hash(path.name)) % 10**8:08d}"
+    return PlannedJob(
+        workload_name=path.stem,
+        content_hash=digest,
+        job=batch_models.BatchJobCreateOptions(
+            id=f"{path.stem}-{digest}", pool_info=batch_models.BatchPoolInfo(pool_id=target.pool_ids["cpu"])
+        ),
+        tasks=[],
+    )
+
+
+def test_one_submission_per_workload_with_target_inputs_and_dependencies(monkeypatch, tmp_path):
+    monkeypatch.setattr(hook, "plan_workload_file", _fake_plan)
+    options_seen: list[pulumi.ResourceOptions] = []
+    original_init = hook.WorkloadSubmission.__init__
+
+    def recording_init(self, name, inputs, repo_root, opts=None):
+        options_seen.append(opts)
+        original_init(self, name, inputs, repo_root, opts)
+
+    monkeypatch.setattr(hook.WorkloadSubmission, "__init__", recording_init)
+    mocks = Recorder()
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="batchforge", stack="dev", preview=False)
+    declared: dict[str, hook.WorkloadSubmission] = {}
+    dependencies: list[pulumi.Resource] = []
+
+    def program() -> None:
+        dependencies.extend([StandIn("pool-cpu"), StandIn("role-batch-contributor")])
+        target = pulumi.Output.from_input(
+            {
+                "account_endpoint": "https://acct.westeurope.batch.azure.com",
+                "auth": {"kind": "entra-id"},
+                "pool_ids": {"cpu": "cpu-1a2b"},
+                "resources_container_url": "https://st.blob.core.windows.net/resources",
+                "outputs_container_url": "https://st.blob.core.windows.net/outputs",
+                "identity_resource_id": "/subscriptions/s/rg/identity",
+            }
+        )
+        declared.update(
+            hook.declare_workload_submissions(
+                ["hello.yaml", "sweep.yaml"], "delete", target, tmp_path, dependencies, validate=False
+            )
+        )
+
+    _sync_await(run_pulumi_func(program))
+
+    hooks = [(name, inputs) for typ, name, inputs in mocks.resources if typ == HOOK_TYPE]
+    assert sorted(name for name, _ in hooks) == ["workload-hello", "workload-sweep"]
+    for name, inputs in hooks:
+        stem = name.removeprefix("workload-")
+        assert inputs["workloadFile"] == f"workloads/{stem}.yaml"
+        assert inputs["jobId"] == f"{stem}-{inputs['contentHash']}"
+        assert inputs["deletionMode"] == "delete"
+        assert inputs["accountEndpoint"] == "https://acct.westeurope.batch.azure.com"
+        assert inputs["poolIds"] == {"cpu": "cpu-1a2b"}
+        assert inputs["authKind"] == "entra-id" and inputs.get("accountName") is None
+        assert "__provider" in inputs
+    assert set(declared) == {"hello", "sweep"}
+    assert options_seen and all(list(opts.depends_on) == dependencies for opts in options_seen)
