@@ -76,6 +76,11 @@ class Azurite:
         )
 
     @property
+    def pid(self) -> int | None:
+        """The Azurite process id while it runs (its process group has the same id)."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

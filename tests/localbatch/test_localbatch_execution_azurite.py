@@ -38,6 +38,7 @@ def test_azurite_keeps_blobs_across_restarts_and_rejects_other_keys(tmp_path: Pa
     first = Azurite(data_dir, account_name="teststore")
     with first:
         assert first.blob_endpoint == f"http://127.0.0.1:{first.port}/teststore"
+        assert first.pid is not None
         assert first.account_key and first.account_key != Azurite(data_dir).account_key
         _service(first).create_container("kept").upload_blob("note.txt", b"survives restarts")
         with pytest.raises(HttpResponseError):
