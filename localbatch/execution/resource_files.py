@@ -98,12 +98,7 @@ def _prepare_destination(destination: Path) -> None:
 
 def _list_blobs(container: ContainerClient, prefix: Any, url: str) -> list[str]:
     try:
-        return [
-            blob.name
-            for blob in container.list_blobs(name_starts_with=str(prefix) if prefix else None)
-            # Folder placeholders of hierarchical-namespace accounts are not files.
-            if not (blob.metadata or {}).get("hdi_isfolder")
-        ]
+        return [blob.name for blob in container.list_blobs(name_starts_with=str(prefix) if prefix else None)]
     except Exception as error:  # translated to the task failure code
         raise _blob_failure(error, without_query(url)) from error
 

@@ -303,3 +303,37 @@ def test_upload_with_a_read_only_sas_is_access_denied(execution_storage_node, az
     spec = {"commandLine": "/bin/sh -c 'echo v > v.txt'", "outputFiles": [_output("v.txt", url, "taskSuccess")]}
     outcome = run(execution_storage_node, TaskRun(kind="task", job_id="j", task_id="t", spec=spec))
     assert outcome.failure_info["code"] == "FileUploadAccessDenied"
+
+
+def test_missing_auto_storage_container_fails_before_the_command_runs(execution_storage_node) -> None:
+    spec = {
+        "commandLine": "/bin/sh -c 'touch ran'",
+        "resourceFiles": [{"autoStorageContainerName": f"absent-{uuid.uuid4().hex[:8]}"}],
+    }
+    outcome = run(execution_storage_node, TaskRun(kind="task", job_id="j", task_id="t", spec=spec))
+    assert (outcome.exit_code, outcome.failure_info["code"]) == (None, "BlobNotFound")
+    assert not (outcome.task_dir / "wd" / "ran").exists()
+
+
+def test_output_files_of_a_task_killed_at_its_wall_clock_limit_upload_on_failure(
+    execution_storage_node, azurite_execution, container
+) -> None:
+    url = container_sas_url(azurite_execution, container.container_name, write=True, create=True)
+    spec = {
+        "commandLine": "/bin/sh -c 'echo partial > partial.txt; echo started; sleep 60'",
+        "outputFiles": [
+            _output("partial.txt", url, "taskFailure", path="failed/partial.txt"),
+            _output("partial.txt", url, "taskSuccess", path="succeeded/partial.txt"),
+            _output("../stdout.txt", url, "taskCompletion", path="stdout.txt"),
+        ],
+    }
+    outcome = asyncio.run(
+        run_task(
+            execution_storage_node,
+            TaskRun(kind="task", job_id="j", task_id="t", spec=spec),
+            max_wall_clock=timedelta(seconds=1),
+        )
+    )
+    assert outcome.timed_out and outcome.failure_info["code"] == "TaskEnded"
+    assert sorted(blob.name for blob in container.list_blobs()) == ["failed/partial.txt", "stdout.txt"]
+    assert container.download_blob("stdout.txt").readall() == b"started\n"
