@@ -54,7 +54,7 @@ def should_upload(output_file: Mapping[str, Any], exit_code: int) -> bool:
 
 
 @dataclass(frozen=True)
-class _Upload:
+class PlannedUpload:
     local_path: Path
     blob_name: str
 
@@ -72,19 +72,19 @@ def _fixed_prefix(pattern: str) -> str:
         if _WILDCARD.search(part):
             break
         fixed.append(part)
-    return "/".join(fixed)
+    return "/".join(fixed) or ("/" if pattern.startswith("/") else "")
 
 
 def plan_uploads(
     file_pattern: str, path: str | None, working_dir: Path, environment: Mapping[str, str]
-) -> list[_Upload]:
+) -> list[PlannedUpload]:
     pattern = expand_variables(file_pattern, environment)
     base = "" if pattern.startswith("/") else glob.escape(str(working_dir)) + "/"
     if not _WILDCARD.search(pattern):
         local = Path(os.path.normpath(os.path.join(working_dir, pattern)))
         if not local.is_file():
             return []
-        return [_Upload(local, path.strip("/") if path else local.name)]
+        return [PlannedUpload(local, path.strip("/") if path else local.name)]
     root = Path(os.path.normpath(os.path.join(working_dir, _fixed_prefix(pattern))))
     uploads = []
     for match in sorted(glob.glob(base + pattern, recursive=True)):
@@ -92,7 +92,7 @@ def plan_uploads(
         if not local.is_file():
             continue
         relative = local.relative_to(root).as_posix() if local.is_relative_to(root) else local.name
-        uploads.append(_Upload(local, f"{path.strip('/')}/{relative}" if path else relative))
+        uploads.append(PlannedUpload(local, f"{path.strip('/')}/{relative}" if path else relative))
     return uploads
 
 
@@ -149,7 +149,7 @@ def upload_output_files(
 
 
 def _upload_all(
-    uploads: list[_Upload],
+    uploads: list[PlannedUpload],
     container_url: str,
     headers: Iterable[Mapping[str, Any]] | None,
     storage: StorageAccess,

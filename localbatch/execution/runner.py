@@ -118,7 +118,7 @@ def _open_streams(node: NodeContext, wd: Path, directory: Path) -> tuple[BinaryI
     if not workitems_dir(node).is_dir():
         prepare_node(node)
     if not wd.is_dir():
-        wd.mkdir(parents=True)
+        wd.mkdir(parents=True, exist_ok=True)
     # Each attempt starts with fresh output streams, as a retry does on a node.
     stdout = open(directory / STDOUT_FILE, "wb")  # noqa: SIM115 - closed by run_task
     try:
