@@ -33,7 +33,7 @@ DEFAULT_LOCAL_DATA_DIR = Path(".localbatch")
 
 
 def _stdout() -> Console:
-    return Console(soft_wrap=False)
+    return Console(soft_wrap=True)
 
 
 def _stderr() -> Console:

@@ -6,6 +6,7 @@ as the Pulumi components upload them; the pool's start task then references them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,8 @@ def local_scale_note(pool: PoolConfig) -> str | None:
     outcome = evaluate(pool.scale.formula, current_dedicated=0, current_low_priority=0)
     if outcome.error is not None:
         detail = next((item["value"] for item in outcome.error.get("values", []) if item.get("name") == "Message"), "")
+        # The evaluator renames $Variables internally; show them as the formula spells them.
+        detail = re.sub(r"\bv_(\w+)", r"$\1", str(detail))
         return f"the local service cannot evaluate its autoscale formula ({detail})"
     if not (outcome.target_dedicated or 0) + (outcome.target_low_priority or 0):
         return "its autoscale formula asks for no nodes before any task is queued"

@@ -109,7 +109,9 @@ def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
     inputs: StackInputs = load_stack_inputs(settings.repo_root, settings.stack)
     names = pool_ids(inputs.config)
     with start_local_services(settings.data_dir, keep=settings.keep, console=console) as services:
-        target = services.target(names)
+        storage = inputs.config.storage
+        services.ensure_containers(storage.resources_container, storage.outputs_container)
+        target = services.target(names, storage.resources_container, storage.outputs_container)
         planned: list[PlannedJob] = inputs.plan(target)
         client = make_batch_client(target)
         container = make_resources_container_client(target)

@@ -25,6 +25,7 @@ def _stack(tmp_path: Path, scale: dict[str, Any]) -> Any:
     data = {
         "location": "westeurope",
         "namePrefix": "tst",
+        "batchAccount": {"publicNetworkAccess": "Enabled"},
         "pools": [
             {
                 "id": "cpu",

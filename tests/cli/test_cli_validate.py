@@ -14,6 +14,7 @@ _GOOD_STACK = """\
 config:
   batchforge:location: westeurope
   batchforge:namePrefix: tst
+  batchforge:batchAccount: {publicNetworkAccess: Enabled}
   batchforge:pools:
     - id: cpu
       vmSize: Standard_D2s_v5
