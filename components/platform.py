@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, batch, managedidentity, resources, storage
+from pulumi_azure_native import authorization, batch, managedidentity, network, resources, storage
 
 from stack_config.model import StackConfig
-from stack_config.naming import batch_account_name, identity_name, resource_group_name, storage_account_name
+from stack_config.naming import (
+    batch_account_name,
+    identity_name,
+    private_endpoint_name,
+    resource_group_name,
+    storage_account_name,
+)
 
 # Built-in role definition ids (the same in every Azure tenant).
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
@@ -211,6 +217,44 @@ class BatchPlatform(pulumi.ComponentResource):
         self.batch_account_name = batch_account.name
         self.batch_account_endpoint = pulumi.Output.concat("https://", batch_account.account_endpoint)
         self.upload_permission = self.role_assignments["deployer-uploads-resources"]
+
+        self.private_endpoints: list[network.PrivateEndpoint] = []
+        if settings.private_endpoint is not None:
+            endpoint_config = settings.private_endpoint
+            # Clients use the account API; nodes (simplified communication, no public IPs) the node management one.
+            for group in ("batchAccount", "nodeManagement"):
+                endpoint = network.PrivateEndpoint(
+                    f"{group}-endpoint",
+                    network.PrivateEndpointArgs(
+                        private_endpoint_name=private_endpoint_name(config, stack, group),
+                        resource_group_name=rg_name,
+                        location=config.location,
+                        subnet=network.SubnetArgs(id=endpoint_config.subnet_id),
+                        private_link_service_connections=[
+                            network.PrivateLinkServiceConnectionArgs(
+                                name=group, private_link_service_id=batch_account.id, group_ids=[group]
+                            )
+                        ],
+                        tags=tags,
+                    ),
+                    child,
+                )
+                self.private_endpoints.append(endpoint)
+                if endpoint_config.private_dns_zone_id is not None:
+                    network.PrivateDnsZoneGroup(
+                        f"{group}-dns",
+                        network.PrivateDnsZoneGroupArgs(
+                            private_endpoint_name=endpoint.name,
+                            resource_group_name=rg_name,
+                            private_dns_zone_group_name="default",
+                            private_dns_zone_configs=[
+                                network.PrivateDnsZoneConfigArgs(
+                                    name="batch", private_dns_zone_id=endpoint_config.private_dns_zone_id
+                                )
+                            ],
+                        ),
+                        child,
+                    )
 
         self.register_outputs(
             {

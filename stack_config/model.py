@@ -30,6 +30,9 @@ _SUBNET_ID = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$",
     re.IGNORECASE,
 )
+_DNS_ZONE_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/[^/]+$", re.IGNORECASE
+)
 _GALLERY_IMAGE_ID = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/", re.IGNORECASE
 )
@@ -109,6 +112,39 @@ class StorageConfig(_Strict):
         return self
 
 
+def _check_subnet_id(value: str | None) -> str | None:
+    if value is not None and not _SUBNET_ID.match(value):
+        raise ValueError(
+            "must be a subnet resource id: /subscriptions/<id>/resourceGroups/<rg>/providers/"
+            "Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"
+        )
+    return value
+
+
+class PrivateEndpointConfig(_Strict):
+    """Private endpoints for the Batch account (account API and node management) in an existing subnet."""
+
+    subnet_id: str
+    private_dns_zone_id: str | None = Field(
+        default=None, description="The privatelink.batch.azure.com zone to register both endpoints in"
+    )
+
+    @field_validator("subnet_id")
+    @classmethod
+    def _subnet_arm_id(cls, value: str) -> str:
+        return str(_check_subnet_id(value))
+
+    @field_validator("private_dns_zone_id")
+    @classmethod
+    def _zone_id(cls, value: str | None) -> str | None:
+        if value is not None and not _DNS_ZONE_ID.match(value):
+            raise ValueError(
+                "must be a private DNS zone resource id: /subscriptions/<id>/resourceGroups/<rg>/providers/"
+                "Microsoft.Network/privateDnsZones/privatelink.batch.azure.com"
+            )
+        return value
+
+
 class BatchAccountConfig(_Strict):
     public_network_access: Literal["Enabled", "Disabled"] = "Disabled"
     allowed_authentication_modes: list[Literal["AAD", "SharedKey", "TaskAuthenticationToken"]] = Field(
@@ -116,6 +152,15 @@ class BatchAccountConfig(_Strict):
     )
     # UserSubscription needs a Key Vault and subscription-level grants this project does not manage.
     pool_allocation_mode: Literal["BatchService"] = "BatchService"
+    private_endpoint: PrivateEndpointConfig | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Self:
+        if self.public_network_access == "Disabled" and self.private_endpoint is None:
+            raise ValueError(
+                "publicNetworkAccess Disabled needs privateEndpoint (nodes and clients reach the account through it)"
+            )
+        return self
 
 
 class NetworkConfig(_Strict):
@@ -126,12 +171,7 @@ class NetworkConfig(_Strict):
     @field_validator("subnet_id")
     @classmethod
     def _subnet_arm_id(cls, value: str | None) -> str | None:
-        if value is not None and not _SUBNET_ID.match(value):
-            raise ValueError(
-                "must be a subnet resource id: /subscriptions/<id>/resourceGroups/<rg>/providers/"
-                "Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>"
-            )
-        return value
+        return _check_subnet_id(value)
 
 
 class ImageConfig(_Strict):

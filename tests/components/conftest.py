@@ -68,6 +68,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             resource_id = (
                 f"{rg}/providers/Microsoft.Batch/batchAccounts/{inputs['accountName']}/pools/{inputs['poolName']}"
             )
+        elif typ == "azure-native:network:PrivateEndpoint":
+            state["name"] = inputs["privateEndpointName"]
+            resource_id = f"{rg}/providers/Microsoft.Network/privateEndpoints/{inputs['privateEndpointName']}"
         else:
             resource_id = f"{args.name}-id"
         self.resources.append(Declared(typ, args.name, inputs, resource_id))

@@ -79,6 +79,28 @@ def test_public_network_access_follows_the_stack(stack_run):
         assert run.one("azure-native:batch:BatchAccount").inputs["publicNetworkAccess"] == expected[stack]
 
 
+def test_a_private_account_gets_private_endpoints_for_clients_and_nodes(stack_run):
+    _, config, run = stack_run
+    endpoints = run.of_type("azure-native:network:PrivateEndpoint")
+    settings = config.batch_account.private_endpoint
+    if settings is None:
+        assert endpoints == []
+        return
+    account = run.one("azure-native:batch:BatchAccount")
+    groups = []
+    for endpoint in endpoints:
+        assert endpoint.inputs["subnet"]["id"] == settings.subnet_id
+        (connection,) = endpoint.inputs["privateLinkServiceConnections"]
+        assert connection["privateLinkServiceId"] == account.id
+        groups.extend(connection["groupIds"])
+    assert sorted(groups) == ["batchAccount", "nodeManagement"]
+    zones = run.of_type("azure-native:network:PrivateDnsZoneGroup")
+    if settings.private_dns_zone_id:
+        assert [z.inputs["privateDnsZoneConfigs"][0]["privateDnsZoneId"] for z in zones] == [
+            settings.private_dns_zone_id
+        ] * 2
+
+
 def _assignments(run: ProgramRun) -> list[dict[str, Any]]:
     return [r.inputs for r in run.of_type("azure-native:authorization:RoleAssignment")]
 

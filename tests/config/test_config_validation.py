@@ -156,6 +156,20 @@ CASES: list[tuple[str, Any, str]] = [
         "'TaskAuthenticationToken'",
     ),
     (
+        "private account without a private endpoint",
+        lambda s: s["batchforge:batchAccount"].pop("privateEndpoint"),
+        "Pulumi.prod.yaml: batchAccount: publicNetworkAccess Disabled needs privateEndpoint (nodes and clients reach "
+        "the account through it)",
+    ),
+    (
+        "private DNS zone that is not a zone id",
+        lambda s: s["batchforge:batchAccount"]["privateEndpoint"].update(
+            privateDnsZoneId="privatelink.batch.azure.com"
+        ),
+        "Pulumi.prod.yaml: batchAccount.privateEndpoint.privateDnsZoneId: must be a private DNS zone resource id: "
+        "/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/privateDnsZones/privatelink.batch.azure.com",
+    ),
+    (
         "user-subscription allocation",
         lambda s: s["batchforge:batchAccount"].update(poolAllocationMode="UserSubscription"),
         "Pulumi.prod.yaml: batchAccount.poolAllocationMode: must be one of 'BatchService'",
