@@ -1,0 +1,1 @@
+"""The Batch data-plane REST routes, one module per resource family."""

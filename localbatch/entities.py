@@ -1,0 +1,103 @@
+"""The account's pools, nodes, jobs and tasks held in memory, each as the REST wire JSON it is served as.
+
+Keys starting with "_" in a body are the service's private bookkeeping: persisted with the entity,
+never served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+
+def key_of(entity_id: str) -> str:
+    """Batch ids are case-insensitive and case-preserving."""
+    return entity_id.lower()
+
+
+@dataclass(eq=False)
+class Entity:
+    key: str
+    seq: int
+    body: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.body["id"])
+
+    @property
+    def state(self) -> str:
+        return str(self.body.get("state", ""))
+
+    def public(self, base_url: str) -> dict[str, Any]:
+        out = {k: v for k, v in self.body.items() if not k.startswith("_")}
+        self.add_urls(out, base_url)
+        return out
+
+    def add_urls(self, out: dict[str, Any], base_url: str) -> None:
+        return None
+
+
+@dataclass(eq=False)
+class Node(Entity):
+    pool_key: str = ""
+    running: dict[str, int] = field(default_factory=dict)  # task key -> slots held
+
+    def add_urls(self, out: dict[str, Any], base_url: str) -> None:
+        out["url"] = f"{base_url}/pools/{quote(self.body.get('_poolId', ''), safe='')}/nodes/{quote(self.id, safe='')}"
+        for recent in out.get("recentTasks", []):
+            recent["taskUrl"] = (
+                f"{base_url}/jobs/{quote(recent['jobId'], safe='')}/tasks/{quote(recent['taskId'], safe='')}"
+            )
+
+    @property
+    def used_slots(self) -> int:
+        return sum(self.running.values())
+
+
+@dataclass(eq=False)
+class Pool(Entity):
+    nodes: dict[str, Node] = field(default_factory=dict)
+
+    def add_urls(self, out: dict[str, Any], base_url: str) -> None:
+        out["url"] = f"{base_url}/pools/{quote(self.id, safe='')}"
+
+    @property
+    def slots_per_node(self) -> int:
+        return int(self.body.get("taskSlotsPerNode") or 1)
+
+
+@dataclass(eq=False)
+class Task(Entity):
+    job_key: str = ""
+
+    def add_urls(self, out: dict[str, Any], base_url: str) -> None:
+        job_id = self.body.get("_jobId", "")
+        out["url"] = f"{base_url}/jobs/{quote(job_id, safe='')}/tasks/{quote(self.id, safe='')}"
+        add_node_info_urls(out.get("nodeInfo"), base_url)
+
+
+@dataclass(eq=False)
+class Job(Entity):
+    tasks: dict[str, Task] = field(default_factory=dict)
+    ready: dict[str, None] = field(default_factory=dict)  # active tasks whose dependencies are met, in order
+    blocked: set[str] = field(default_factory=set)  # active tasks waiting on dependencies
+    running: set[str] = field(default_factory=set)
+
+    def add_urls(self, out: dict[str, Any], base_url: str) -> None:
+        out["url"] = f"{base_url}/jobs/{quote(self.id, safe='')}"
+
+    @property
+    def pool_key(self) -> str:
+        return key_of(str(self.body.get("poolInfo", {}).get("poolId", "")))
+
+
+def add_node_info_urls(node_info: dict[str, Any] | None, base_url: str) -> None:
+    """nodeUrl and taskRootDirectoryUrl depend on the address the client used; filled in when served."""
+    if not node_info or "poolId" not in node_info:
+        return
+    node_path = f"/pools/{quote(node_info['poolId'], safe='')}/nodes/{quote(node_info['nodeId'], safe='')}"
+    node_info["nodeUrl"] = base_url + node_path
+    if node_info.get("taskRootDirectory"):
+        node_info["taskRootDirectoryUrl"] = f"{base_url}{node_path}/files/{node_info['taskRootDirectory']}"

@@ -1,0 +1,74 @@
+"""SQLite persistence: every pool, node, job and task is one JSON row, written through on change.
+
+The service keeps its working state in memory and marks what changed; `flush()` writes the changed
+rows in one transaction before a response is sent or after a scheduling pass, so an answered request
+survives a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._dirty: dict[tuple[str, str], tuple[int, dict[str, Any]] | None] = {}
+
+    def load(self, kind: str) -> list[tuple[str, int, dict[str, Any]]]:
+        rows = self._db.execute("SELECT key, seq, body FROM entities WHERE kind = ? ORDER BY seq", (kind,))
+        return [(key, seq, json.loads(body)) for key, seq, body in rows]
+
+    def counter(self, name: str) -> int:
+        row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_counter(self, name: str, value: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", (name, value))
+
+    def put(self, kind: str, key: str, seq: int, body: dict[str, Any]) -> None:
+        self._dirty[(kind, key)] = (seq, body)
+
+    def delete(self, kind: str, key: str) -> None:
+        self._dirty[(kind, key)] = None
+
+    def flush(self) -> None:
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, {}
+        self._db.execute("BEGIN")
+        try:
+            for (kind, key), value in dirty.items():
+                if value is None:
+                    self._db.execute("DELETE FROM entities WHERE kind = ? AND key = ?", (kind, key))
+                else:
+                    seq, body = value
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO entities (kind, key, seq, body) VALUES (?, ?, ?, ?)",
+                        (kind, key, seq, json.dumps(body, separators=(",", ":"))),
+                    )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()

@@ -1,0 +1,38 @@
+"""Shared fixtures: the local Batch service (with Azurite) for end-to-end tests.
+
+- `local_batch`: one service for the whole session (pools/jobs there are shared: use unique ids).
+- `local_batch_factory`: start a private service (own data dir), e.g. for restart or fault tests;
+  everything it started is stopped at the end of the test.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from localbatch.testing import LocalBatch
+
+
+@pytest.fixture(scope="session")
+def local_batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBatch]:
+    with LocalBatch.start(tmp_path_factory.mktemp("localbatch")) as batch:
+        yield batch
+
+
+@pytest.fixture
+def local_batch_factory(tmp_path: Path) -> Iterator[Callable[[], LocalBatch]]:
+    started: list[LocalBatch] = []
+    numbers = itertools.count()
+
+    def start() -> LocalBatch:
+        batch = LocalBatch(tmp_path / f"localbatch-{next(numbers)}")
+        batch.launch()
+        started.append(batch)
+        return batch
+
+    yield start
+    for batch in started:
+        batch.shutdown()
