@@ -11,7 +11,7 @@ from typing import Any
 import pulumi_azure_native
 import pytest
 import yaml
-from conftest import DEPLOYER_OBJECT_ID, REPO_ROOT, SUBSCRIPTION, ProgramRun, run_program
+from components_mocks import DEPLOYER_OBJECT_ID, REPO_ROOT, SUBSCRIPTION, ProgramRun, run_program
 
 from stack_config import StackConfig, load_stack_file, to_pulumi_config
 from submission.target import BatchTarget

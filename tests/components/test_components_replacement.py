@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from conftest import REPO_ROOT, run_build, run_program
+from components_mocks import REPO_ROOT, run_build, run_program
 
 from stack_config import load_stack_file, to_pulumi_config
 
@@ -125,7 +125,7 @@ def test_invalid_config_declares_nothing_and_lists_every_problem():
 
 
 def test_invalid_config_registers_no_resources(monkeypatch):
-    from conftest import RecordingMocks
+    from components_mocks import RecordingMocks
 
     created: list[RecordingMocks] = []
     original = RecordingMocks.__init__

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import runpy
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import pytest
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -138,8 +136,3 @@ def run_build(config: StackConfig, stack: str, repo_root: Path = REPO_ROOT) -> P
 
     _sync_await(run_pulumi_func(program))
     return ProgramRun(mocks.resources, outputs)
-
-
-@pytest.fixture
-def program_runner() -> Callable[[str, dict[str, str]], ProgramRun]:
-    return run_program
