@@ -32,8 +32,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL_DATA_DIR = Path(".localbatch")
 
 
+# Piped output (CI logs, files, tests) is not cut to 80 columns: ids and paths must stay whole to be usable.
+_PIPED_WIDTH = 240
+
+
 def _stdout() -> Console:
-    return Console(soft_wrap=True)
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
 
 
 def _stderr() -> Console:
