@@ -27,6 +27,8 @@ app = typer.Typer(
 )
 local_app = typer.Typer(help="Run a stack end to end on the local Batch service and Azurite.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
+config_app = typer.Typer(help="Compare stack configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL_DATA_DIR = Path(".localbatch")
@@ -317,6 +319,57 @@ def local_down(
         directory = (data_dir or REPO_ROOT / DEFAULT_LOCAL_DATA_DIR).resolve()
         stopped = stop_kept_services(directory)
         stdout.print(f"stopped the local services of {directory}" if stopped else f"nothing running in {directory}")
+
+
+@config_app.command("diff")
+def config_diff(
+    stack_a: Annotated[str, typer.Argument(help="First stack (name, e.g. dev, or a Pulumi.<stack>.yaml path).")],
+    stack_b: Annotated[str, typer.Argument(help="Second stack.")],
+    show_all: Annotated[bool, typer.Option("--all", help="Show equal keys too, not only differences.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the configs differ.")] = False,
+    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+) -> None:
+    """Two stacks' validated effective config side by side, differences highlighted."""
+    import json
+
+    from promotion import diff_stack_configs
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        diff = diff_stack_configs(stack_a, stack_b, repo_root)
+        if as_json:
+            sys.stdout.write(json.dumps(diff.to_json(), indent=2, default=str) + "\n")
+        else:
+            stdout.print(diff.render(only_differences=not show_all))
+        if exit_code and not diff.identical:
+            raise typer.Exit(ExitCode.TASKS_FAILED)
+
+
+@app.command()
+def promote(
+    target: Annotated[str, typer.Argument(help="Stack to promote to (name or Pulumi.<stack>.yaml path).")],
+    source: Annotated[
+        str | None, typer.Option("--from", help="Stack promoted from; adds its config differences.")
+    ] = None,
+    text: Annotated[bool, typer.Option("--text", help="Plain text instead of tables (for CI logs).")] = False,
+    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+) -> None:
+    """Check a stack is ready for promotion: config valid, workloads exist and validate, policy pack passes.
+
+    Exit 1 when any check fails.
+    """
+    from promotion import check_promotion
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        report = check_promotion(target, repo_root, source=source)
+        if text:
+            sys.stdout.write(report.to_text() + "\n")
+        else:
+            stdout.print(report.render())
+        if not report.ok:
+            raise typer.Exit(ExitCode.TASKS_FAILED)
 
 
 def main() -> None:
