@@ -2,6 +2,7 @@
 in every preview and up, dev -> staging -> prod on one commit, one deployment per stack at a time."""
 
 import re
+import shlex
 from pathlib import Path
 
 import yaml
@@ -94,3 +95,26 @@ def test_each_stack_deploys_in_its_environment_one_at_a_time_with_the_policy_pac
     assert step_names.index("Promotion check (config valid, workloads valid, policy pack passes under mocks)") < (
         step_names.index("pulumi up ${{ inputs.stack }} with the policy pack")
     )
+
+
+def batchctl_invocations():
+    for path in WORKFLOWS.glob("*.yml"):
+        for line in path.read_text().splitlines():
+            if "-m batchctl" in line:
+                yield shlex.split(line.split("-m batchctl", 1)[1])
+
+
+def test_workflows_call_batchctl_commands_and_options_that_exist():
+    from typer.testing import CliRunner
+
+    from batchctl.app import app
+
+    invocations = list(batchctl_invocations())
+    assert len(invocations) >= 3
+    for words in invocations:
+        command = [word for word in words if not word.startswith(("-", "$"))]
+        options = [word for word in words if word.startswith("--")]
+        result = CliRunner().invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, (words, result.output)
+        for option in options:
+            assert option in result.output, (words, option)
