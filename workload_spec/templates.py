@@ -1,0 +1,99 @@
+"""``{placeholder}`` templates in task factories.
+
+``{name}`` and ``{name:spec}`` (a Python format spec, e.g. ``{i:04d}``) are placeholders; ``{{`` and
+``}}`` are literal braces; ``${VAR}`` is left alone for the shell; any other brace (``awk '{print $1}'``,
+JSON) is literal text. Each template is compiled once into a ``str.format`` string, so rendering a
+100,000-task sweep is one C-level ``format_map`` call per string.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"\{\{|\}\}|\$\{[^}]*\}|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}\s]*))?\}")
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    name: str
+    spec: str
+
+    def __str__(self) -> str:
+        return f"{{{self.name}:{self.spec}}}" if self.spec else f"{{{self.name}}}"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A compiled template: ``text`` as written, ``format_string`` for ``str.format_map``."""
+
+    text: str
+    format_string: str
+    placeholders: tuple[Placeholder, ...]
+
+    @property
+    def is_constant(self) -> bool:
+        return not self.placeholders
+
+    def render(self, values: Mapping[str, object]) -> str:
+        if not self.placeholders:
+            return self.format_string
+        return self.format_string.format_map(values)
+
+
+def _escape(literal: str) -> str:
+    return literal.replace("{", "{{").replace("}", "}}")
+
+
+def compile_template(text: str) -> Template:
+    pieces: list[str] = []
+    found: list[Placeholder] = []
+    position = 0
+    for match in _TOKEN.finditer(text):
+        pieces.append(_escape(text[position : match.start()]))
+        token = match.group(0)
+        if token == "{{":
+            pieces.append("{{")
+        elif token == "}}":
+            pieces.append("}}")
+        elif token.startswith("$"):
+            pieces.append(_escape(token))
+        else:
+            name, spec = match.group(1), match.group(2) or ""
+            found.append(Placeholder(name, spec))
+            pieces.append(f"{{{name}:{spec}}}" if spec else f"{{{name}}}")
+        position = match.end()
+    pieces.append(_escape(text[position:]))
+    return Template(text, "".join(pieces), tuple(found))
+
+
+def literal_text(text: str) -> str:
+    """What a template renders to when it has no placeholders (``{{`` -> ``{``)."""
+    return compile_template(text).format_string.format_map({})
+
+
+def placeholder_problems(template: Template, samples: Mapping[str, Iterable[object]]) -> list[str]:
+    """Messages for unknown placeholders and format specs that fail on a sample of the values.
+
+    ``samples`` maps each known name to the values it may take (a few are enough for ranges).
+    """
+    messages: list[str] = []
+    known = sorted(samples)
+    for placeholder in template.placeholders:
+        if placeholder.name not in samples:
+            close = difflib.get_close_matches(placeholder.name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {{{close[0]}}}?" if close else ""
+            listing = ", ".join(f"{{{name}}}" for name in known) or "none"
+            messages.append(f"unknown placeholder {placeholder}{hint} (known: {listing})")
+            continue
+        if not placeholder.spec:
+            continue
+        for value in samples[placeholder.name]:
+            try:
+                format(value, placeholder.spec)
+            except (ValueError, TypeError) as exc:
+                messages.append(f"placeholder {placeholder}: format spec does not fit the value {value!r} ({exc})")
+                break
+    return list(dict.fromkeys(messages))
