@@ -16,10 +16,11 @@ from a new task; we need bounded, deadline-aware retries and an exact account of
 from __future__ import annotations
 
 import copy
+import json
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from enum import Enum
@@ -29,7 +30,7 @@ from azure.batch import models as batch_models
 
 # Not re-exported by azure.batch.models in 15.1.0, but it is the type begin_terminate_job takes.
 from azure.batch.models._models import BatchJobTerminateOptions
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, DecodeError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from submission.blob_uploads import upload_inputs
@@ -95,7 +96,13 @@ class _Tally:
 
     def fail(self, tasks: Sequence[batch_models.BatchTaskCreateOptions], code: str, message: str) -> None:
         with self._lock:
-            self.failed.extend(TaskFailure(str(task.id), code, message) for task in tasks)
+            self.failed.extend(TaskFailure(task_id(task), code, message) for task in tasks)
+
+
+def task_id(task: Mapping[str, Any]) -> str:
+    """A task's id, read as the wire field: the SDK models are mappings over their JSON, and attribute access
+    (``task.id``) runs the model's deserializer on every read, which costs more than sending the task."""
+    return str(task["id"])
 
 
 def _lower(value: object) -> str | None:
@@ -148,7 +155,7 @@ def existing_task_ids(client: BatchSubmitClient, job_id: str, retrier: Retrier) 
     """Ids of the job's tasks on the service (``$select=id``, so the listing stays small)."""
 
     def list_ids(**options: Any) -> set[str]:
-        return {str(task.id) for task in client.list_tasks(job_id, select=["id"], max_results=1000, **options)}
+        return {task_id(task) for task in client.list_tasks(job_id, select=["id"], max_results=1000, **options)}
 
     return retrier.run(list_ids)
 
@@ -169,8 +176,12 @@ def _add_chunk(
             return
         retrier.count_request()
         try:
-            response = client.create_task_collection(
-                job_id, batch_models.BatchTaskGroup(task_values=pending), **retrier.call_options()
+            results = client.create_task_collection(
+                job_id,
+                batch_models.BatchTaskGroup(task_values=pending),
+                stream=True,
+                cls=_raw_results,
+                **retrier.call_options(),
             )
         except Exception as error:
             if not isinstance(error, AzureError):
@@ -187,7 +198,7 @@ def _add_chunk(
                 return
             retry, retry_kind = pending, kind
         else:
-            retry, retry_kind = _record_results(pending, response, tally)
+            retry, retry_kind = _record_results(pending, results, tally)
             if not retry:
                 return
         decision = retrier.wait_before_retry(attempt, retry_kind)
@@ -201,23 +212,37 @@ def _add_chunk(
         attempt += 1
 
 
+def _raw_results(pipeline_response: Any, _deserialized: Any, _headers: Any) -> list[dict[str, Any]]:
+    """The per-task results as plain JSON.
+
+    Used as the ``cls`` of a streamed ``create_task_collection``: the SDK's model deserialization of 100
+    results costs more client CPU than the whole request, and the engine needs only status, id and error.
+    """
+    body = pipeline_response.http_response.read()
+    try:
+        return list(json.loads(body).get("value") or [])
+    except ValueError as error:
+        raise DecodeError(f"unreadable add-task-collection response: {error}") from error
+
+
 def _record_results(
     sent: list[batch_models.BatchTaskCreateOptions],
-    response: batch_models.BatchCreateTaskCollectionResult,
+    results: list[dict[str, Any]],
     tally: _Tally,
 ) -> tuple[list[batch_models.BatchTaskCreateOptions], FailureKind]:
     """Counts per-task results; returns the tasks to send again (server errors, missing results)."""
-    by_id = {str(result.task_id): result for result in response.result_values or []}
+    by_id = {str(result.get("taskId")): result for result in results}
     retry: list[batch_models.BatchTaskCreateOptions] = []
     retry_kind = FailureKind(True, None, "ServerError", "the service did not add some tasks")
     added = present = 0
     for task in sent:
-        result = by_id.get(str(task.id))
+        result = by_id.get(task_id(task))
         if result is None:
             retry.append(task)
             continue
-        status = _lower(result.status)
-        code = str(result.error.code) if result.error is not None and result.error.code else ""
+        status = str(result.get("status") or "").lower()
+        error = result.get("error") or {}
+        code = str(error.get("code") or "")
         if status == "success":
             added += 1
         elif code == "TaskExists":
@@ -225,19 +250,19 @@ def _record_results(
             present += 1
         elif status == "servererror":
             retry.append(task)
-            retry_kind = FailureKind(True, None, code or "ServerError", _error_message(result.error))
+            retry_kind = FailureKind(True, None, code or "ServerError", _error_message(error))
         else:
-            tally.fail([task], code or "ClientError", _error_message(result.error))
+            tally.fail([task], code or "ClientError", _error_message(error))
     tally.count(added=added, already_present=present)
     return retry, retry_kind
 
 
-def _error_message(error: batch_models.BatchError | None) -> str:
-    if error is None:
-        return ""
-    message = getattr(error.message, "value", None) if error.message is not None else None
-    details = "; ".join(f"{detail.key}: {detail.value}" for detail in error.error_values or [])
-    return " ".join(part for part in (message, details) if part)
+def _error_message(error: dict[str, Any]) -> str:
+    message = (
+        (error.get("message") or {}).get("value") if isinstance(error.get("message"), dict) else error.get("message")
+    )
+    details = "; ".join(f"{detail.get('key')}: {detail.get('value')}" for detail in error.get("values") or [])
+    return " ".join(str(part) for part in (message, details) if part)
 
 
 def _submit_within(
@@ -253,7 +278,7 @@ def _submit_within(
 ) -> SubmissionResult:
     started = time.monotonic()
     retrier = Retrier(retry_policy, deadline, rng)
-    planned_ids = [str(task.id) for task in planned.tasks]
+    planned_ids = [task_id(task) for task in planned.tasks]
     if len(set(planned_ids)) != len(planned_ids):
         raise SubmissionError(f"job {planned.job_id}: the plan repeats task ids; every task id must be unique")
 
@@ -265,7 +290,7 @@ def _submit_within(
 
     job = _ensure_job(planned, client, retrier)
     on_service = set() if job.created else existing_task_ids(client, planned.job_id, retrier)
-    missing = [task for task in planned.tasks if str(task.id) not in on_service]
+    missing = [task for task, task_key in zip(planned.tasks, planned_ids, strict=True) if task_key not in on_service]
     if missing and job.state in _CLOSED_JOB_STATES:
         raise SubmissionError(
             f"job {planned.job_id} is {job.state} and cannot take its {len(missing)} missing tasks; "

@@ -157,7 +157,23 @@ class FakeBatchClient:
                     results.append({"status": "success", "taskId": task.id})
         if fault == "drop":
             raise ServiceResponseError("Connection aborted: RemoteDisconnected")
+        if kwargs.get("cls") is not None:
+            # What the SDK does with stream=True and a cls callback: hand over the undecoded response.
+            return kwargs["cls"](_StreamedPipelineResponse(json.dumps({"value": results}).encode()), None, {})
         return batch_models.BatchCreateTaskCollectionResult({"value": results})
+
+
+class _StreamedHttpResponse:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def read(self) -> bytes:
+        return self._body
+
+
+class _StreamedPipelineResponse:
+    def __init__(self, body: bytes) -> None:
+        self.http_response = _StreamedHttpResponse(body)
 
 
 def _result(task_id: str | None, status: str, code: str) -> dict[str, Any]:
