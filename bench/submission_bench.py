@@ -81,13 +81,14 @@ def sweep_yaml(name: str, count: int) -> str:
     return f"""\
 id: {name}
 pool: cpu
-onAllTasksComplete: noAction
 tasks:
   sweep:
-    idTemplate: "t-{{i}}"
-    commandLine: "echo {{i}}"
     parameters:
-      i: {{range: {{start: 0, stop: {count}}}}}
+      - name: i
+        range: {{start: 0, stop: {count - 1}}}
+    task:
+      id: "t-{{i:05d}}"
+      commandLine: "echo {{i}}"
 """
 
 
