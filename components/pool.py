@@ -139,14 +139,13 @@ class BatchPool(pulumi.ComponentResource):
                 continue
             asset = planned.asset
             assert asset is not None
-            local = asset.local_path.resolve()
-            root = args.repo_root.resolve()
             blob = ContentAddressedBlob(
                 f"{config.id}:{asset.blob_name}",
                 account_url=platform.blob_endpoint,
                 container_name=platform.resources_container_name,
                 blob_name=asset.blob_name,
-                local_path=local.relative_to(root).as_posix() if local.is_relative_to(root) else str(local),
+                # Absolute, so the upload works whatever directory the provider runs in; not part of the diff.
+                local_path=str(asset.local_path.resolve()),
                 sha256=asset.sha256,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[platform.upload_permission]),
             )
