@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -62,6 +63,10 @@ def start_storage(data_dir: Path, config: ServiceConfig) -> Azurite:
     return azurite
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0, with_azurite: bool = True) -> None:
     data_dir = data_dir.resolve()
     config = config_module.load_or_create(data_dir)
@@ -102,6 +107,9 @@ def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0, with_azurit
                 )
             await serving
 
+        # uvicorn re-raises a captured SIGTERM once it has shut down; with the default handler that kills
+        # the process before the `finally` below stops Azurite (a new process group, so it would be orphaned).
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         asyncio.run(main())
         store.close()
     finally:
