@@ -172,6 +172,14 @@ def test_start_task_files_are_uploaded_blobs_read_with_the_node_identity(stack_r
         task = _pool_inputs(run, run.outputs["poolIds"][pool.id])["startTask"]
         assert task["commandLine"] == pool.start_task.command_line
         assert task["waitForSuccess"] == pool.start_task.wait_for_success
+        assert task["maxTaskRetryCount"] == pool.start_task.max_task_retry_count
+        assert task["userIdentity"] == {
+            "autoUser": {
+                "scope": pool.start_task.auto_user_scope.capitalize(),
+                "elevationLevel": "Admin" if pool.start_task.elevation == "admin" else "NonAdmin",
+            }
+        }
+        assert {e["name"]: e["value"] for e in task.get("environmentSettings", [])} == pool.start_task.environment
         files = task.get("resourceFiles", [])
         assert files, "the stacks' start tasks ship files from the repo"
         for resource_file in files:
@@ -267,3 +275,12 @@ def test_outputs_build_a_batch_target(stack_run):
     assert target.identity_resource_id == run.outputs["nodeIdentityId"]
     assert target.auth.kind == "entra-id"
     assert run.outputs["workloads"] == config.workloads
+
+
+def test_config_passed_through_the_environment_is_read_too(monkeypatch):
+    import json
+
+    section = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(to_pulumi_config(section)))
+    run = run_program("dev", {})
+    assert run.outputs["poolIds"] == _run(REPO_ROOT / "Pulumi.dev.yaml")[1].outputs["poolIds"]
