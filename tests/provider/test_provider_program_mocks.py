@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pytest
 from azure.batch import models as batch_models
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
@@ -99,3 +100,57 @@ def test_one_submission_per_workload_with_target_inputs_and_dependencies(monkeyp
         assert "__provider" in inputs
     assert set(declared) == {"hello", "sweep"}
     assert options_seen and all(list(opts.depends_on) == dependencies for opts in options_seen)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AZURE_TARGET = {
+    "account_endpoint": "https://acct.westeurope.batch.azure.com",
+    "auth": {"kind": "entra-id"},
+    "pool_ids": {"cpu": "cpu-1a2b"},
+    "resources_container_url": "https://st.blob.core.windows.net/resources",
+    "outputs_container_url": "https://st.blob.core.windows.net/outputs",
+    "identity_resource_id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/x/nodes",
+}
+
+
+def _run_under_mocks(declare: Any) -> Recorder:
+    mocks = Recorder()
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="batchforge", stack="dev", preview=False)
+    _sync_await(run_pulumi_func(declare))
+    return mocks
+
+
+def test_the_repo_workloads_plan_at_program_time_into_job_ids_with_their_hash():
+    from workload_spec import load_workload, plan_job
+
+    files = sorted(path.name for path in (REPO_ROOT / "workloads").glob("*.yaml"))
+    mocks = _run_under_mocks(lambda: hook.declare_workload_submissions(files, "terminate", AZURE_TARGET, REPO_ROOT, []))
+
+    declared = {name: inputs for typ, name, inputs in mocks.resources if typ == HOOK_TYPE}
+    assert sorted(declared) == [f"workload-{Path(file).stem}" for file in files]
+    for file in files:
+        expected = plan_job(
+            load_workload(REPO_ROOT / "workloads" / file), BatchTarget.model_validate(AZURE_TARGET), repo_root=REPO_ROOT
+        )
+        inputs = declared[f"workload-{Path(file).stem}"]
+        assert (inputs["jobId"], inputs["contentHash"]) == (expected.job_id, expected.content_hash)
+
+
+def test_an_invalid_workload_stops_the_program_before_anything_is_declared(tmp_path):
+    from validation import InvalidInput
+
+    (tmp_path / "workloads").mkdir()
+    (tmp_path / "workloads" / "good.yaml").write_text(
+        "id: good\npool: cpu\ntasks:\n  list:\n    - id: a\n      commandLine: 'true'\n"
+    )
+    (tmp_path / "workloads" / "bad.yaml").write_text("id: bad\npool: cpu\ntasks: {}\nbogus: 1\n")
+    mocks = Recorder()
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="batchforge", stack="dev", preview=False)
+
+    with pytest.raises(InvalidInput) as raised:
+        hook.declare_workload_submissions(["good.yaml", "bad.yaml"], "terminate", AZURE_TARGET, tmp_path, [])
+
+    assert any("bad.yaml" in str(problem) for problem in raised.value.problems)
+    assert mocks.resources == []
