@@ -570,9 +570,12 @@ class Account:
             if dep is None or not _satisfies(dep):
                 return False
         for dep_range in depends.get("taskIdRanges") or []:
-            for number in range(int(dep_range["start"]), int(dep_range["end"]) + 1):
+            start, end = int(dep_range["start"]), int(dep_range["end"])
+            if end - start + 1 > len(job.tasks):
+                return False  # some task of the range does not exist (yet)
+            for number in range(start, end + 1):
                 dep = job.tasks.get(f"{job.key}/{number}")
-                if dep is not None and not _satisfies(dep):
+                if dep is None or not _satisfies(dep):
                     return False
         return True
 
