@@ -10,6 +10,7 @@ from azure.batch import models as batch_models
 from azure.core.exceptions import ResourceNotFoundError
 
 from batchctl.errors import CliError, ExitCode
+from workload_spec.planning import WORKLOAD_METADATA_KEY
 
 _FINISHED_JOB_STATES = frozenset({"completed", "deleting"})
 
@@ -93,7 +94,7 @@ def status_of(client: JobReader, job: batch_models.BatchJob) -> JobStatus:
             succeeded=counts.succeeded,
             failed=counts.failed,
         ),
-        workload=_metadata_value(job, "workload"),
+        workload=_metadata_value(job, WORKLOAD_METADATA_KEY),
     )
 
 

@@ -40,7 +40,7 @@ def _check_workload_file(path: Path, repo_root: Path, report: CheckReport) -> No
 
     report.checked.append(path.name)
     try:
-        load_workload(path)
+        load_workload(path, repo_root=repo_root)
     except InvalidInput as invalid:
         report.add(invalid.problems)
 

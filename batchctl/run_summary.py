@@ -10,6 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from azure.batch import models as batch_models
 
+from workload_spec.planning import WORKLOAD_METADATA_KEY
+
 
 @dataclass(frozen=True)
 class LogLocation:
@@ -146,5 +148,5 @@ def summarize_job(client: TaskLister, job_id: str, locate_logs: LogLocator = log
     starts = [t.execution_info.start_time for t in tasks if t.execution_info and t.execution_info.start_time]
     ends = [t.execution_info.end_time for t in tasks if t.execution_info and t.execution_info.end_time]
     wall_time = max(ends) - min(starts) if starts and ends else None
-    workload = next((item.value for item in job.metadata or [] if item.name == "workload"), None)
+    workload = next((item.value for item in job.metadata or [] if item.name == WORKLOAD_METADATA_KEY), None)
     return JobSummary(job_id=job_id, state=_text(job.state), tasks=outcomes, workload=workload, wall_time=wall_time)

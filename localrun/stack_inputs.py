@@ -74,7 +74,7 @@ def load_stack_inputs(
         from workload_spec import load_workload
 
         try:
-            workloads.append(load_workload(path))
+            workloads.append(load_workload(path, repo_root=repo_root, source=f"{WORKLOADS_DIR}/{name}"))
         except InvalidInput as invalid:
             problems.extend(invalid.problems)
     if problems:

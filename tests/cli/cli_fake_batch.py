@@ -13,7 +13,7 @@ from azure.core.exceptions import ResourceNotFoundError
 def job(job_id: str, state: str = "active", pool: str = "pool-a", workload: str | None = None) -> batch_models.BatchJob:
     data: dict[str, Any] = {"id": job_id, "state": state, "poolInfo": {"poolId": pool}}
     if workload:
-        data["metadata"] = [{"name": "workload", "value": workload}]
+        data["metadata"] = [{"name": "batchforge-workload", "value": workload}]
     return batch_models.BatchJob(data)
 
 

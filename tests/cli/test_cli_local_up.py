@@ -1,0 +1,146 @@
+"""``batchctl local up`` / ``local down`` end to end on a tiny stack in a temporary repository."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from batchctl.app import app
+
+runner = CliRunner()
+
+_STACK = """\
+config:
+  batchforge:location: westeurope
+  batchforge:namePrefix: tst
+  batchforge:batchAccount: {publicNetworkAccess: Enabled}
+  batchforge:pools:
+    - id: small
+      vmSize: Standard_D2s_v5
+      image: {publisher: canonical, offer: ubuntu, sku: 22_04-lts}
+      nodeAgentSkuId: batch.node.ubuntu 22.04
+      scale: {dedicated: 1}
+      taskSlotsPerNode: 4
+      startTask:
+        commandLine: START_COMMAND
+        resourceFiles: [{source: setup}]
+  batchforge:workloads: [WORKLOADS]
+"""
+
+_OK_WORKLOAD = """\
+id: tiny
+pool: small
+tasks:
+  list:
+    - id: greet
+      commandLine: /bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/ready.txt; echo result > answer.txt'
+      outputFiles: [{pattern: answer.txt}]
+    - id: second
+      commandLine: /bin/sh -c 'echo second'
+"""
+
+_FAILING_WORKLOAD = """\
+id: broken
+pool: small
+tasks:
+  list:
+    - id: fine
+      commandLine: /bin/sh -c 'echo fine'
+    - id: crash
+      commandLine: /bin/sh -c 'echo something went wrong >&2; exit 4'
+"""
+
+
+def _repo(tmp_path: Path, workloads: dict[str, str], start_command: str = "/bin/sh setup/prep.sh") -> Path:
+    root = tmp_path / "repo"
+    (root / "setup").mkdir(parents=True)
+    (root / "setup" / "prep.sh").write_text('echo node ready > "$AZ_BATCH_NODE_SHARED_DIR/ready.txt"\n')
+    (root / "workloads").mkdir()
+    for name, text in workloads.items():
+        (root / "workloads" / name).write_text(text)
+    stack = _STACK.replace("START_COMMAND", start_command).replace("WORKLOADS", ", ".join(workloads))
+    (root / "Pulumi.t.yaml").write_text(stack)
+    return root
+
+
+def _up(root: Path, data_dir: Path, *extra: str):
+    return runner.invoke(
+        app,
+        [
+            "local",
+            "up",
+            "--stack",
+            "t",
+            "--repo-root",
+            str(root),
+            "--data-dir",
+            str(data_dir),
+            "--timeout",
+            "60",
+            *extra,
+        ],
+    )
+
+
+def test_local_up_runs_the_stack_and_keep_then_down(tmp_path):
+    root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD})
+    data_dir = tmp_path / "data"
+    result = _up(root, data_dir, "--keep")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "all tasks succeeded: 1 job(s), 2 task(s), 2 succeeded, 0 failed" in out
+    job_id = re.search(r"(tiny-[0-9a-f]+)", out).group(1)
+    stdout_path = Path(re.search(r"stdout: (\S+greet\S*stdout\.txt)", out).group(1))
+    assert stdout_path.read_text() == "node ready\n"
+    assert re.search(r"output: http://127\.0\.0\.1:\d+/\S+/outputs/\S+", out)
+    status = runner.invoke(app, ["status", "--local", "--data-dir", str(data_dir), "--json"])
+    assert status.exit_code == 0, status.output
+    (job,) = json.loads(status.stdout)["jobs"]
+    assert job["job_id"] == job_id and job["counts"]["succeeded"] == 2
+    down = runner.invoke(app, ["local", "down", "--data-dir", str(data_dir)])
+    assert down.exit_code == 0 and "stopped" in down.stdout
+    again = runner.invoke(app, ["local", "down", "--data-dir", str(data_dir)])
+    assert again.exit_code == 0 and "nothing running" in again.stdout
+
+
+def test_a_failing_task_makes_local_up_fail_and_points_to_its_stderr(tmp_path):
+    root = _repo(tmp_path, {"broken.yaml": _FAILING_WORKLOAD})
+    data_dir = tmp_path / "data"
+    result = _up(root, data_dir)
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    assert "run failed: 1 job(s), 2 task(s), 1 succeeded, 1 failed" in out
+    stderr_path = Path(re.search(r"stderr: (\S+/crash/stderr\.txt)", out).group(1))
+    assert stderr_path.read_text() == "something went wrong\n"
+    assert "exit 4" in out
+    assert not (data_dir / "service.json").exists(), "the services this run started must be stopped"
+
+
+def test_a_failed_start_task_stops_the_run_with_the_node_stderr_path(tmp_path):
+    root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD}, start_command="/bin/sh -c 'echo no disk >&2; exit 9'")
+    result = _up(root, tmp_path / "data")
+    assert result.exit_code == 1, result.output
+    match = re.search(r"start task failed on node \S+ \(exit code 9\); see (\S+startup/stderr\.txt)", result.stdout)
+    assert match, result.stdout
+    assert Path(match.group(1)).read_text() == "no disk\n"
+
+
+def test_invalid_input_fails_before_any_service_starts(tmp_path):
+    root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD.replace("pool: small", "pool: small\nprioritty: 3")})
+    data_dir = tmp_path / "data"
+    result = _up(root, data_dir)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "workloads/ok.yaml: prioritty: unknown key; did you mean 'priority'?"
+    assert not data_dir.exists()
+    missing = runner.invoke(app, ["local", "up", "--stack", "nope", "--repo-root", str(root)])
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == f"Pulumi.nope.yaml: no such stack file in {root}; stack files here: Pulumi.t.yaml"
+
+
+@pytest.mark.parametrize("command", [["local", "up", "--help"], ["local", "down", "--help"]])
+def test_local_help(command):
+    assert runner.invoke(app, command).exit_code == 0
