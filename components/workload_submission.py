@@ -261,14 +261,19 @@ def _counts_dict(counts: Any) -> dict[str, int]:
 
 
 class WorkloadSubmission(pulumi.dynamic.Resource, module="batchforge", name="WorkloadSubmission"):
-    """One workload's job in the Batch account, submitted after the pools and role assignments exist."""
+    """One workload's job in the Batch account, submitted after the pools and role assignments exist.
 
-    job_id: pulumi.Output[str]
-    content_hash: pulumi.Output[str]
-    tasks_total: pulumi.Output[int]
-    tasks_added: pulumi.Output[int]
-    tasks_already_present: pulumi.Output[int]
-    task_counts: pulumi.Output[dict[str, int]]
+    Outputs are attributes named as the properties (camelCase, as Pulumi sets them): ``id`` and ``jobId``
+    (the job id), ``contentHash``, ``tasksTotal``, ``tasksAdded``, ``tasksAlreadyPresent``, ``jobCreated``,
+    ``taskCounts`` and every input.
+    """
+
+    jobId: pulumi.Output[str]
+    contentHash: pulumi.Output[str]
+    tasksTotal: pulumi.Output[int]
+    tasksAdded: pulumi.Output[int]
+    tasksAlreadyPresent: pulumi.Output[int]
+    taskCounts: pulumi.Output[dict[str, int]]
 
     def __init__(
         self,

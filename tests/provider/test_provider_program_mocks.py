@@ -99,6 +99,8 @@ def test_one_submission_per_workload_with_target_inputs_and_dependencies(monkeyp
         assert inputs["authKind"] == "entra-id" and inputs.get("accountName") is None
         assert "__provider" in inputs
     assert set(declared) == {"hello", "sweep"}
+    job_ids = _sync_await(pulumi.Output.all(*(r.jobId for r in declared.values())).future())
+    assert sorted(job_ids) == sorted(inputs["jobId"] for _, inputs in hooks)
     assert options_seen and all(list(opts.depends_on) == dependencies for opts in options_seen)
 
 
