@@ -24,10 +24,11 @@ def main() -> None:
     stack = pulumi.get_stack()
     try:
         config = from_pulumi_config(stack, _batchforge_config(), repo_root=REPO_ROOT)
+        outputs = build_stack(config, stack, REPO_ROOT)
     except InvalidInput as invalid:
-        # Nothing is declared: the run fails with the list of problems and no traceback.
+        # Raised before anything is declared: the run fails with the list of problems and no traceback.
         raise pulumi.RunError(f"invalid stack config:\n{invalid}") from None
-    for name, value in build_stack(config, stack, REPO_ROOT).items():
+    for name, value in outputs.items():
         pulumi.export(name, value)
 
 

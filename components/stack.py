@@ -8,11 +8,14 @@ import pulumi
 
 from components.platform import BatchPlatform, BatchPlatformArgs
 from components.pool import BatchPool, BatchPoolArgs
+from components.workload_submission import declare_workload_submissions, validate_workload_files
 from stack_config.model import StackConfig
 
 
 def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, pulumi.Input[object]]:
-    """Declares the platform and every pool; returns the stack outputs (name -> value) to export."""
+    """Declares the platform, every pool and the stack's workload submissions; returns the outputs to export."""
+    # Every input is validated before the first resource is declared.
+    validate_workload_files(config.workloads, repo_root)
     platform = BatchPlatform("platform", BatchPlatformArgs(config=config, stack=stack))
     tags = {**config.tags, "batchforge-stack": stack}
     pools = {
@@ -41,6 +44,10 @@ def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, p
             "identity_resource_id": values["identity"],
         }
     )
+    # Jobs go in only once the pools and the identities' role assignments exist.
+    submissions = declare_workload_submissions(
+        config.workloads, config.workload_deletion, batch_target, repo_root, [platform, *pools.values()], validate=False
+    )
     return {
         "resourceGroupName": platform.resource_group_name,
         "batchAccountName": platform.batch_account_name,
@@ -56,4 +63,5 @@ def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, p
         "workloads": list(config.workloads),
         "workloadDeletion": config.workload_deletion,
         "batchTarget": batch_target,
+        "workloadJobIds": {name: submission.id for name, submission in submissions.items()},
     }

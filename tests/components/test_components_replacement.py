@@ -19,8 +19,13 @@ def _pool_names(run) -> dict[str, str]:
     return {p.inputs["displayName"]: p.inputs["poolName"] for p in run.of_type("azure-native:batch:Pool")}
 
 
+def _dev():
+    """dev without its workloads: these tests are about pools, and planning workloads costs time."""
+    return load_stack_file(DEV).model_copy(update={"workloads": []})
+
+
 def _with_pool_change(**changes):
-    config = load_stack_file(DEV)
+    config = _dev()
     pool = config.pools[0].model_copy(update=changes)
     return config.model_copy(update={"pools": [pool]})
 
@@ -36,7 +41,7 @@ def _with_pool_change(**changes):
     ids=["vmSize", "taskSlotsPerNode", "nodeAgentSkuId", "interNodeCommunication"],
 )
 def test_a_change_batch_cannot_apply_in_place_renames_the_pool(change):
-    before = run_build(load_stack_file(DEV), "dev")
+    before = run_build(_dev(), "dev")
     after = run_build(_with_pool_change(**change), "dev")
     old, new = before.outputs["poolIds"]["cpu"], after.outputs["poolIds"]["cpu"]
     assert old != new and old.startswith("cpu-") and new.startswith("cpu-")
@@ -45,7 +50,7 @@ def test_a_change_batch_cannot_apply_in_place_renames_the_pool(change):
 
 
 def test_moving_pools_to_another_subnet_renames_them():
-    config = load_stack_file(REPO_ROOT / "Pulumi.prod.yaml")
+    config = load_stack_file(REPO_ROOT / "Pulumi.prod.yaml").model_copy(update={"workloads": []})
     moved = config.model_copy(
         update={"network": config.network.model_copy(update={"subnet_id": config.network.subnet_id + "2"})}
     )
@@ -53,7 +58,7 @@ def test_moving_pools_to_another_subnet_renames_them():
 
 
 def test_scale_and_start_task_changes_update_the_pool_in_place():
-    config = load_stack_file(DEV)
+    config = _dev()
     pool = config.pools[0]
     resized = pool.model_copy(
         update={
@@ -79,7 +84,7 @@ def _start_task_urls(run) -> list[str]:
 
 def test_editing_a_start_task_file_rolls_out_only_that_file(tmp_path):
     root = _repo_copy(tmp_path)
-    config = load_stack_file(DEV, repo_root=root)
+    config = load_stack_file(DEV, repo_root=root).model_copy(update={"workloads": []})
     before = run_build(config, "dev", root)
     script = root / "start-tasks/common/prepare-node.sh"
     script.write_text(script.read_text() + "\necho changed\n")
@@ -95,7 +100,7 @@ def test_editing_a_start_task_file_rolls_out_only_that_file(tmp_path):
 
 
 def test_http_resource_files_pass_through_without_identity(tmp_path):
-    config = load_stack_file(DEV)
+    config = _dev()
     pool = config.pools[0]
     task = pool.start_task.model_copy(
         update={
@@ -138,3 +143,24 @@ def test_invalid_config_registers_no_resources(monkeypatch):
     with pytest.raises(pulumi.RunError):
         run_program("dev", {"batchforge:location": "westeurope"})
     assert created and created[-1].resources == []
+
+
+def test_an_invalid_workload_stops_the_program_before_anything_is_declared(monkeypatch):
+    from components_mocks import RecordingMocks
+
+    created: list[RecordingMocks] = []
+    original = RecordingMocks.__init__
+
+    def remember(self):
+        original(self)
+        created.append(self)
+
+    monkeypatch.setattr(RecordingMocks, "__init__", remember)
+    section = yaml.safe_load(DEV.read_text())["config"]
+    section["batchforge:workloads"] = ["hello.yaml", "missing.yaml"]
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program("dev", to_pulumi_config(section))
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "invalid stack config:"
+    assert len(lines) == 2 and lines[1].endswith("missing.yaml: file not found")
+    assert created[-1].resources == []
