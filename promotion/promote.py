@@ -129,6 +129,10 @@ def _check_policy(
     stack = stack_name(target)
     try:
         declared = declared_for_config(config, stack, repo_root)
+    except InvalidInput as invalid:
+        return CheckResult(
+            "policy", False, "not checked: the program rejected its input", tuple(map(str, invalid.problems))
+        )
     except Exception as error:  # any failure of the program is a failed check, not a traceback
         return CheckResult("policy", False, "the program failed under mocks", (f"{type(error).__name__}: {error}",))
     violations = validate_resources(declared, stack, policy_config)

@@ -81,3 +81,33 @@ def test_unknown_target_stack_fails_cleanly():
     report = check_promotion("qa", REPO)
     assert not report.ok
     assert report.check("config").details == ("Pulumi.qa.yaml: no such stack file (stack 'qa')",)
+
+
+STACKS = sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in REPO.glob("Pulumi.*.yaml"))
+
+
+def test_every_committed_stack_is_ready_to_promote():
+    for stack in STACKS:
+        report = check_promotion(stack, REPO)
+        assert report.ok, report.to_text()
+        assert [check.name for check in report.checks if check.passed] == ["config", "workloads", "policy"]
+
+
+def test_invalid_workload_fails_with_its_problems(stack_repo):
+    hello = stack_repo.root / "workloads" / "hello.yaml"
+    hello.write_text(hello.read_text().replace("maxWallClockTime: PT10M", "maxWallClockTime: forever"))
+    report = check_promotion("prod", stack_repo.root)
+    workloads = report.check("workloads")
+    assert not workloads.passed
+    assert workloads.details == (
+        "workloads/hello.yaml: constraints.maxWallClockTime: must be a duration such as PT15M (ISO 8601) or 00:15:00",
+    )
+
+
+def test_workload_for_a_pool_the_target_lacks_fails(stack_repo):
+    hello = stack_repo.root / "workloads" / "hello.yaml"
+    hello.write_text(hello.read_text().replace("pool: cpu", "pool: gpu"))
+    report = check_promotion("prod", stack_repo.root)
+    workloads = report.check("workloads")
+    assert not workloads.passed
+    assert workloads.details == ("workloads/hello.yaml: pool: unknown pool 'gpu'; the stack's pools are: cpu, mpi",)
