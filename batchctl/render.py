@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import PurePosixPath
 from types import TracebackType
 
 from rich.console import Console, Group
@@ -100,15 +101,42 @@ class JobProgress:
                 self._progress.stop_task(row)
 
 
-def _task_line(task: TaskOutcome) -> Text:
-    mark = Text("ok  ", style="green") if task.succeeded else Text("FAIL", style="bold red")
-    if not task.succeeded and not task.failed:
-        mark = Text(task.state[:4].ljust(4), style="yellow")
+_MAX_OUTPUT_LINES = 8
+
+
+def _log_hint(task: TaskOutcome) -> str:
+    """Both logs on one line when they sit side by side on disk: ``<task dir>/{stdout,stderr}.txt``."""
+    out, err = PurePosixPath(task.logs.stdout), PurePosixPath(task.logs.stderr)
+    if out.parent == err.parent and out.name == "stdout.txt" and err.name == "stderr.txt":
+        return f"{out.parent}/{{stdout,stderr}}.txt"
+    return f"{task.logs.stdout}  |  {task.logs.stderr}"
+
+
+def _task_lines(task: TaskOutcome) -> list[Text]:
     exit_code = "-" if task.exit_code is None else str(task.exit_code)
-    line = Text.assemble(
-        "  ", mark, f" {task.task_id}  exit {exit_code}  {format_duration(task.duration)}", no_wrap=False
-    )
-    return line
+    facts = f" {task.task_id}  exit {exit_code}  {format_duration(task.duration)}"
+    if task.succeeded:
+        return [Text.assemble("  ", ("ok  ", "green"), facts, ("  " + _log_hint(task), "dim"))]
+    mark = ("FAIL", "bold red") if task.failed else (task.state[:4].ljust(4), "yellow")
+    lines = [Text.assemble("  ", mark, facts)]
+    if task.failure:
+        lines.append(Text(f"        failure: {task.failure}", style="red"))
+    lines.append(Text(f"        stderr: {task.logs.stderr}", style="bold"))
+    lines.append(Text(f"        stdout: {task.logs.stdout}"))
+    lines.extend(Text(f"        output: {output}") for output in task.output_files)
+    return lines
+
+
+def _job_outputs(job: JobSummary) -> list[Text]:
+    """Where the job's output files went, each location once (many tasks often share a folder)."""
+    locations = list(dict.fromkeys(output for task in job.tasks for output in task.output_files))
+    if not locations:
+        return []
+    lines = [Text(f"  outputs ({len(locations)} location(s)):")]
+    lines.extend(Text(f"    {location}", style="cyan") for location in locations[:_MAX_OUTPUT_LINES])
+    if len(locations) > _MAX_OUTPUT_LINES:
+        lines.append(Text(f"    ... and {len(locations) - _MAX_OUTPUT_LINES} more (see each task's outputFiles)"))
+    return lines
 
 
 def job_summary_renderable(job: JobSummary) -> Group:
@@ -121,17 +149,8 @@ def job_summary_renderable(job: JobSummary) -> Group:
     )
     lines: list[Text] = [headline]
     for task in job.tasks:
-        lines.append(_task_line(task))
-        if task.failure:
-            lines.append(Text(f"        failure: {task.failure}", style="red"))
-        if task.failed or not task.succeeded:
-            lines.append(Text(f"        stderr: {task.logs.stderr}", style="bold"))
-            lines.append(Text(f"        stdout: {task.logs.stdout}"))
-        else:
-            lines.append(Text(f"        stdout: {task.logs.stdout}", style="dim"))
-            lines.append(Text(f"        stderr: {task.logs.stderr}", style="dim"))
-        for output in task.output_files:
-            lines.append(Text(f"        output: {output}", style="dim"))
+        lines.extend(_task_lines(task))
+    lines.extend(_job_outputs(job))
     return Group(*lines)
 
 

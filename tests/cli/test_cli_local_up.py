@@ -94,9 +94,9 @@ def test_local_up_runs_the_stack_and_keep_then_down(tmp_path):
     out = result.stdout
     assert "all tasks succeeded: 1 job(s), 2 task(s), 2 succeeded, 0 failed" in out
     job_id = re.search(r"(tiny-[0-9a-f]+)", out).group(1)
-    stdout_path = Path(re.search(r"stdout: (\S+greet\S*stdout\.txt)", out).group(1))
-    assert stdout_path.read_text() == "node ready\n"
-    assert re.search(r"output: http://127\.0\.0\.1:\d+/\S+/outputs/\S+", out)
+    task_dir = Path(re.search(r"ok   greet  exit 0  \S+  (\S+)/\{stdout,stderr\}\.txt", out).group(1))
+    assert (task_dir / "stdout.txt").read_text() == "node ready\n"
+    assert re.search(rf"outputs \(1 location\(s\)\):\n    http://127\.0\.0\.1:\d+/\S+/outputs/{job_id}/greet", out)
     status = runner.invoke(app, ["status", "--local", "--data-dir", str(data_dir), "--json"])
     assert status.exit_code == 0, status.output
     (job,) = json.loads(status.stdout)["jobs"]
