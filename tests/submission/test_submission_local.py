@@ -157,7 +157,7 @@ def test_every_task_lands_exactly_once_through_busy_throttled_and_dropped_respon
     assert result.complete, result.summary()
     assert result.tasks_added + result.tasks_already_present == 1000
     assert injected.get("server_busy", 0) > 0 and injected.get("throttle", 0) > 0 and injected.get("drop", 0) > 0
-    assert result.retries >= sum(injected.values()) - 1
+    assert result.retries >= sum(injected.values()), "every injected fault cost one retry"
     # A dropped response was applied before the connection closed: its retry found the tasks there.
     assert result.tasks_already_present > 0
 
