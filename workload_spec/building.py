@@ -38,9 +38,19 @@ ModelT = TypeVar("ModelT", bound=Any)
 Values = Mapping[str, object]
 
 
+_PREPARED: set[type] = set()
+
+
 def fast_model(cls: type[ModelT], data: dict[str, Any]) -> ModelT:
-    """An SDK model holding ``data`` (wire names; nested values already models) without ``__init__``'s cost."""
-    model = cls.__new__(cls)
+    """An SDK model holding ``data`` (wire names; nested values already models) without ``__init__``'s cost.
+
+    The SDK's ``__new__`` computes each class's field table once; after that a plain ``object.__new__``
+    is all a model needs besides its ``_data``.
+    """
+    if cls not in _PREPARED:
+        cls.__new__(cls)
+        _PREPARED.add(cls)
+    model = object.__new__(cls)
     model._data = data
     return model
 
@@ -243,6 +253,7 @@ class TaskBuilder:
             )
             for output in template.output_files
         ]
+        self._output_cache: dict[tuple[str, str], bm.OutputFile] = {}
         self._fixed: dict[str, Any] = {}
         constraints = task_constraints(template.constraints)
         if constraints is not None:
@@ -321,14 +332,22 @@ class TaskBuilder:
         destination: Template | None,
         upload: bm.OutputFileUploadConfiguration,
     ) -> bm.OutputFile:
-        relative = destination.render(values) if destination is not None else task_id
-        container: dict[str, Any] = {"containerUrl": self._outputs_url, "path": f"{self._job_id}/{relative}"}
+        pattern_text = pattern.render(values)
+        if destination is None:
+            path = f"{self._job_id}/{task_id}"
+        else:
+            path = f"{self._job_id}/{destination.render(values)}"
+            # Tasks that upload to the same place share one (immutable) OutputFile.
+            shared = self._output_cache.get((pattern_text, path))
+            if shared is not None:
+                return shared
+        container: dict[str, Any] = {"containerUrl": self._outputs_url, "path": path}
         if self._identity is not None:
             container["identityReference"] = self._identity
-        return fast_model(
+        output = fast_model(
             bm.OutputFile,
             {
-                "filePattern": pattern.render(values),
+                "filePattern": pattern_text,
                 "destination": fast_model(
                     bm.OutputFileDestination,
                     {"container": fast_model(bm.OutputFileBlobContainerDestination, container)},
@@ -336,6 +355,9 @@ class TaskBuilder:
                 "uploadOptions": upload,
             },
         )
+        if destination is not None:
+            self._output_cache[(pattern_text, path)] = output
+        return output
 
 
 def _literal(text: str) -> Template:

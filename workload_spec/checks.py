@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 
 from validation import Problem
-from workload_spec.expansion import TaskGroup
+from workload_spec.expansion import TaskGroup, collector_paused
 from workload_spec.model import (
     MAX_SWEEP_TASKS,
     TASK_ID,
@@ -184,6 +184,13 @@ def graph_problems(
     ``all_tasks_known`` is false while a per-file factory's files are not listed yet: dependencies on ids
     that may come from it are not reported then.
     """
+    with collector_paused():
+        return _graph_problems(groups, workload, source, all_tasks_known)
+
+
+def _graph_problems(
+    groups: Sequence[TaskGroup], workload: Workload, source: str, all_tasks_known: bool
+) -> list[Problem]:
     collector = _Collector(source)
     reserved = _reserved_ids(workload)
     first_seen: dict[str, str] = {}

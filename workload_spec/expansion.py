@@ -7,8 +7,10 @@ task per input file, in path order). Nothing here holds all tasks at once: ``var
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -16,6 +18,22 @@ from workload_spec.model import PER_FILE_PLACEHOLDERS, SWEEP_BUILTINS, Sweep, Ta
 from workload_spec.templates import Template, compile_template
 
 DEFAULT_FACTORY_TASK_ID = "{index}"
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector while a large expansion allocates many small acyclic objects.
+
+    Otherwise every few thousand allocations trigger a collection that walks the growing heap, which
+    makes expanding 100,000 tasks several times slower; reference counting still frees everything.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ def validate_workload_data(data: Any, source: str, repo_root: Path | None = None
         problems.extend(graph_problems(groups, workload, source, all_tasks_known=all_known))
     if problems:
         raise InvalidInput(problems)
+    workload._tasks_checked = all_known
     return workload
 
 

@@ -10,6 +10,7 @@ from blob_assets import LocalAsset, expand_source
 from validation import Problem
 from workload_spec.expansion import PerFileInput
 from workload_spec.model import LocalFolderSource, LocalOrUrlFile, ResourceFileSpec, TaskTemplate, Workload
+from workload_spec.templates import compile_template
 
 
 def task_input_prefix(workload: Workload) -> str:
@@ -46,10 +47,11 @@ def local_files(workload: Workload) -> list[tuple[str, LocalOrUrlFile]]:
 
 
 def local_input_problems(workload: Workload, repo_root: Path) -> list[Problem]:
+    """Missing local files (a path with placeholders is reported as such by the template checks instead)."""
     return [
         Problem(workload.source, path, f"no such file or folder in the repository: {spec.source}")
         for path, spec in local_files(workload)
-        if not (repo_root / spec.source).exists()
+        if not (repo_root / spec.source).exists() and not compile_template(spec.source).placeholders
     ]
 
 

@@ -537,6 +537,8 @@ class Workload(_Strict):
     tasks: Tasks
 
     _source: str = PrivateAttr(default="workload")
+    # Set by loading once ids and dependencies of every task were checked, so planning need not repeat it.
+    _tasks_checked: bool = PrivateAttr(default=False)
 
     @property
     def source(self) -> str:

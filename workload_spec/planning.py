@@ -15,7 +15,7 @@ from submission.target import BatchTarget, SharedKeyAuth
 from validation import InvalidInput, Problem
 from workload_spec.building import BuildContext, TaskBuilder, job_options
 from workload_spec.checks import graph_problems, template_problems
-from workload_spec.expansion import PerFileInput, TaskGroup, task_groups
+from workload_spec.expansion import PerFileInput, TaskGroup, collector_paused, task_groups
 from workload_spec.local_inputs import local_assets, local_input_problems, per_file_local_inputs
 from workload_spec.model import HASH_LENGTH, BlobPrefixSource, Workload
 
@@ -98,11 +98,18 @@ def _pool_problem(workload: Workload, target: BatchTarget) -> list[Problem]:
 
 
 def iter_tasks(groups: Sequence[TaskGroup], context: BuildContext) -> Iterator[bm.BatchTaskCreateOptions]:
-    """Every task's create options, in file order, built one at a time."""
-    for group in groups:
+    """Every task's create options, built one at a time: groups without dependencies first (so a reduce task
+    comes after its map tasks), otherwise listed tasks, then the sweep, then per-file tasks."""
+    ordered = sorted(groups, key=lambda group: group.template.depends_on is not None)
+    for group in ordered:
         builder = TaskBuilder(group, context)
         for values in group.variables():
             yield builder.build(values)
+
+
+def _all_tasks(groups: Sequence[TaskGroup], context: BuildContext) -> list[bm.BatchTaskCreateOptions]:
+    with collector_paused():
+        return list(iter_tasks(groups, context))
 
 
 def plan_job(
@@ -118,10 +125,11 @@ def plan_job(
     per_file_inputs, found = _per_file_inputs(workload, target, repo_root, blob_lister)
     problems.extend(found)
     groups = task_groups(workload, per_file_inputs)
-    placeholder_found = template_problems(groups, workload.source)
-    problems.extend(placeholder_found)
-    if not placeholder_found:
-        problems.extend(graph_problems(groups, workload, workload.source))
+    if not (workload._tasks_checked and per_file_inputs is None):
+        placeholder_found = template_problems(groups, workload.source)
+        problems.extend(placeholder_found)
+        if not placeholder_found:
+            problems.extend(graph_problems(groups, workload, workload.source))
     if problems:
         raise InvalidInput(problems)
 
@@ -148,7 +156,7 @@ def plan_job(
         workload_name=workload.id,
         content_hash=short_hash,
         job=job,
-        tasks=list(iter_tasks(groups, context)),
+        tasks=_all_tasks(groups, context),
         all_tasks_complete_mode=bm.BatchAllTasksCompleteMode(workload.on_all_tasks_complete),
         uploads=sorted(uploads.values(), key=lambda upload: upload.blob_name),
     )
