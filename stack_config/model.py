@@ -406,17 +406,39 @@ class StackConfig(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     resource_group: ResourceGroupConfig = Field(default_factory=ResourceGroupConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
-    batch_account: BatchAccountConfig = Field(default_factory=BatchAccountConfig)
+    batch_account: BatchAccountConfig
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     pools: list[PoolConfig] = Field(min_length=1)
     workloads: list[str] = Field(default_factory=list, description="Workload files under workloads/ to submit")
     workload_deletion: Literal["terminate", "delete"] = "terminate"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batch_account_defaults_are_validated(cls, data: object) -> object:
+        # An omitted batchAccount is validated like an empty one: its secure default (no public network
+        # access) needs a private endpoint, and the problem must point at batchAccount.
+        if isinstance(data, dict) and "batchAccount" not in data and "batch_account" not in data:
+            return {**data, "batchAccount": {}}
+        return data
 
     @field_validator("name_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
         if not _NAME_PREFIX.match(value):
             raise ValueError("must be 2-10 lowercase letters or digits, starting with a letter")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _azure_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        # Azure's limits (storage accounts are the strictest: 128-char names); one tag is added per stack.
+        if len(value) > 49:
+            raise ValueError("must have at most 49 tags (Azure allows 50; batchforge adds batchforge-stack)")
+        for name, text in value.items():
+            if not 1 <= len(name) <= 128 or any(c in name for c in "<>%&\\?/"):
+                raise ValueError(f"tag name '{name}' must be 1-128 characters without < > % & \\ ? /")
+            if len(text) > 256:
+                raise ValueError(f"tag '{name}' value must be at most 256 characters")
         return value
 
     @field_validator("location")

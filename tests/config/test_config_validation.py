@@ -170,6 +170,17 @@ CASES: list[tuple[str, Any, str]] = [
         "/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/privateDnsZones/privatelink.batch.azure.com",
     ),
     (
+        "batch account omitted: the private default needs an endpoint",
+        lambda s: s.pop("batchforge:batchAccount"),
+        "Pulumi.prod.yaml: batchAccount: publicNetworkAccess Disabled needs privateEndpoint (nodes and clients reach "
+        "the account through it)",
+    ),
+    (
+        "tag name Azure rejects",
+        lambda s: s["batchforge:tags"].update({"team/owner": "hpc"}),
+        "Pulumi.prod.yaml: tags: tag name 'team/owner' must be 1-128 characters without < > % & \\ ? /",
+    ),
+    (
         "user-subscription allocation",
         lambda s: s["batchforge:batchAccount"].update(poolAllocationMode="UserSubscription"),
         "Pulumi.prod.yaml: batchAccount.poolAllocationMode: must be one of 'BatchService'",
