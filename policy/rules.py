@@ -261,6 +261,11 @@ def _secret_in_text(text: str) -> str | None:
 _ENVIRONMENT_KEYS = frozenset({"environmentSettings", "environment"})
 
 
+def _is_list(value: Any) -> bool:
+    """Lists as plain data or as the policy SDK's read-only sequence proxies (not strings)."""
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
 def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
     """Every (key path, value) pair; environment blocks are yielded whole, not entered."""
     yield path, value
@@ -269,7 +274,7 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
     if isinstance(value, Mapping):
         for key, item in value.items():
             yield from _walk(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list | tuple):
+    elif _is_list(value):
         for index, item in enumerate(value):
             yield from _walk(item, f"{path}[{index}]")
 
@@ -280,7 +285,7 @@ def _environment_findings(path: str, value: Any) -> list[str]:
     entries: list[tuple[str, Any]] = []
     if isinstance(value, Mapping):
         entries = [(str(name), item) for name, item in value.items()]
-    elif isinstance(value, list | tuple):
+    elif _is_list(value):
         entries = [(str(item.get("name")), item.get("value")) for item in value if isinstance(item, Mapping)]
     for name, item in entries:
         if item in (None, ""):
@@ -298,7 +303,7 @@ def check_no_sas_or_keys(
     findings: list[str] = []
     for path, value in _walk(props, ""):
         leaf = path.rsplit(".", 1)[-1]
-        if leaf in _ENVIRONMENT_KEYS and isinstance(value, Mapping | list | tuple):
+        if leaf in _ENVIRONMENT_KEYS and (isinstance(value, Mapping) or _is_list(value)):
             findings.extend(_environment_findings(path, value))
         elif resource_type == POOL and leaf in _CREDENTIAL_FIELDS and value not in (None, ""):
             # Batch requires a password for pool user accounts; those are not storage credentials.

@@ -63,3 +63,42 @@ def test_pack_process_starts_and_serves_from_the_policy_folder():
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def proxied(props):
+    """Props as the engine hands them to a pack: read-only Mapping/Sequence proxies, not dicts and lists."""
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    return unknown_checking_proxy(props)
+
+
+def test_policies_see_through_the_engine_property_proxies(monkeypatch):
+    monkeypatch.setenv("PULUMI_STACK", "prod")
+    props = {
+        "poolName": "cpu",
+        "startTask": {
+            "resourceFiles": [{"httpUrl": "https://a.blob.core.windows.net/c/x.sh?sv=1&sig=abc"}],
+            "environmentSettings": [{"name": "DB_PASSWORD", "value": "hunter2"}],
+        },
+    }
+    reported = run_policy("no-sas-or-keys", POOL, proxied(props))
+    assert reported == [
+        "startTask.resourceFiles[0].httpUrl: holds a SAS token (sig=); "
+        "resource files and URLs must use a managed identity",
+        "startTask.environmentSettings: environment variable DB_PASSWORD carries a credential; use a managed identity",
+    ]
+    account = {"allowedAuthenticationModes": ["AAD", "SharedKey"]}
+    assert len(run_policy("batch-entra-only-auth", "azure-native:batch:BatchAccount", proxied(account))) == 1
+
+
+def test_unknown_values_surface_as_the_sdk_error_during_preview(monkeypatch):
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+
+    monkeypatch.setenv("PULUMI_STACK", "prod")
+    props = {"startTask": {"resourceFiles": [{"httpUrl": UNKNOWN_STRING_VALUE}]}}
+    try:
+        run_policy("no-sas-or-keys", POOL, proxied(props))
+    except UnknownValueError as error:
+        assert "resourceFiles.0.httpUrl" in error.message
+    else:
+        raise AssertionError("an unknown value must reach the policy SDK, which reports it as advisory")
