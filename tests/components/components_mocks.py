@@ -99,10 +99,18 @@ class ProgramRun:
         return found[0]
 
 
+def _forget_pending_work() -> None:
+    # set_mocks keeps the process-wide set of pending outputs; a failed apply left there by an earlier
+    # run (any test's) would be re-raised by the next run's wait for quiescence.
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+
+
 def _fresh_mocks(stack: str) -> RecordingMocks:
     mocks = RecordingMocks()
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="batchforge", stack=stack, preview=False)
+    _forget_pending_work()
     return mocks
 
 
@@ -122,6 +130,7 @@ def run_program(stack: str, config: dict[str, str]) -> ProgramRun:
         _sync_await(run_pulumi_func(program))
     finally:
         pulumi.runtime.set_all_config({})
+        _forget_pending_work()
     return ProgramRun(mocks.resources, outputs)
 
 
@@ -134,5 +143,8 @@ def run_build(config: StackConfig, stack: str, repo_root: Path = REPO_ROOT) -> P
         exported = build_stack(config, stack, repo_root)
         outputs.update(_sync_await(pulumi.Output.from_input(exported).future()) or {})
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        _forget_pending_work()
     return ProgramRun(mocks.resources, outputs)
