@@ -157,3 +157,22 @@ def test_check_reports_bad_inputs(fake_service):
         ("authKind", "must be entra-id or shared-key"),
         ("deletionMode", "must be terminate or delete"),
     ]
+
+
+def test_a_403_right_after_role_assignment_is_waited_out_on_azure_only(monkeypatch):
+    from submission_fakes import service_error
+
+    monkeypatch.setattr(hook, "RBAC_RETRY_INTERVAL_S", 0.0)
+    attempts = []
+
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise service_error(403, "AuthorizationFailure", "not yet")
+        return "submitted"
+
+    assert hook._retry_while_rbac_propagates("entra-id", flaky) == "submitted" and len(attempts) == 3
+    attempts.clear()
+    with pytest.raises(Exception, match="AuthorizationFailure"):
+        hook._retry_while_rbac_propagates("shared-key", flaky)
+    assert len(attempts) == 1
