@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from batchctl.errors import CliError, ExitCode, reported_errors
-from batchctl.targets import TargetOptions, resolve_target
+from batchctl.targets import TargetOptions, check_single_source, resolve_target
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -230,9 +230,12 @@ def submit(
 ) -> None:
     """Submit a stack's workloads outside Pulumi (the same engine as the deploy hook); exactly once, resumable."""
     from batchctl.render import JobProgress, print_run_summary
-    from batchctl.run_summary import RunSummary, summarize_job
+    from batchctl.run_summary import RunSummary, logs_command_locator, summarize_job
     from batchctl.waiting import wait_for_jobs as wait_until_finished
+    from localrun.provision import pool_ids
+    from localrun.run import local_log_locator
     from localrun.stack_inputs import load_stack_inputs
+    from localrun.state import running_service_or_fail
     from submission.client import make_batch_client, make_resources_container_client
     from submission.engine import submit as submit_job
 
@@ -240,7 +243,20 @@ def submit(
     with reported_errors(stderr):
         inputs = load_stack_inputs(repo_root, stack, only=workload or ())
         options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
-        target = resolve_target(options)
+        names = pool_ids(inputs.config)
+        locate_logs = logs_command_locator
+        check_single_source(options)
+        if local:
+            # Locally the account is ours: the stack's own pool and container names, as `local up` uses them.
+            service = running_service_or_fail(options.data_dir)
+            storage = inputs.config.storage
+            service.ensure_containers(storage.resources_container, storage.outputs_container)
+            target = service.target(names, storage.resources_container, storage.outputs_container)
+            locate_logs = local_log_locator(service.node_root)
+        else:
+            target = resolve_target(options)
+            if not target.pool_ids:
+                target = target.model_copy(update={"pool_ids": names})
         planned = inputs.plan(target)
         client = make_batch_client(target)
         container = make_resources_container_client(target)
@@ -255,7 +271,7 @@ def submit(
         job_ids = [result.job_id for result in results]
         with JobProgress(stdout) as progress:
             wait_until_finished(client, job_ids, timeout=timeout, on_update=progress.update)
-        summary = RunSummary(jobs=tuple(summarize_job(client, job_id) for job_id in job_ids))
+        summary = RunSummary(jobs=tuple(summarize_job(client, job_id, locate_logs) for job_id in job_ids))
         print_run_summary(stdout, summary)
         if not summary.ok:
             raise typer.Exit(ExitCode.TASKS_FAILED)

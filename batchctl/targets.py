@@ -115,11 +115,15 @@ def target_from_flags(options: TargetOptions) -> BatchTarget:
         raise InvalidInput(problems_from_validation_error(error, BatchTarget, "flags")) from None
 
 
-def resolve_target(options: TargetOptions) -> BatchTarget:
-    """The one place that decides where a command goes; exactly one source may be chosen."""
+def check_single_source(options: TargetOptions) -> None:
     chosen = [name for name, on in (("--local", options.local), ("--stack-outputs", options.outputs_file)) if on]
     if len(chosen) > 1:
         raise InvalidInput([Problem("options", "", "choose one of --local or --stack-outputs")])
+
+
+def resolve_target(options: TargetOptions) -> BatchTarget:
+    """The one place that decides where a command goes; exactly one source may be chosen."""
+    check_single_source(options)
     if options.local:
         from localrun.state import local_target
 

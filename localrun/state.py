@@ -103,8 +103,7 @@ def find_running_service(data_dir: Path) -> LocalService | None:
     )
 
 
-def local_target(data_dir: Path | None) -> BatchTarget:
-    """The target for ``--local``: the running service in ``data_dir`` (pool ids come from flags)."""
+def running_service_or_fail(data_dir: Path | None) -> LocalService:
     directory = (data_dir or Path(".localbatch")).resolve()
     service = find_running_service(directory)
     if service is None:
@@ -113,4 +112,9 @@ def local_target(data_dir: Path | None) -> BatchTarget:
             "start one with `batchctl local up --keep` (or `python -m localbatch serve`)",
             ExitCode.NOT_FOUND,
         )
-    return service.target()
+    return service
+
+
+def local_target(data_dir: Path | None) -> BatchTarget:
+    """The target for ``--local``: the running service in ``data_dir`` (pool ids come from flags)."""
+    return running_service_or_fail(data_dir).target()
