@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import pulumi
 import pulumi.dynamic
+from pulumi.runtime.rpc import UNKNOWN
 from pydantic import SecretStr
 
 from submission.plan import PlannedJob
@@ -196,15 +197,17 @@ class WorkloadSubmissionProvider(pulumi.dynamic.ResourceProvider):
 
     # -- the ResourceProvider interface
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
+        # During a preview, values computed from not-yet-created resources are unknown: nothing to check yet.
+        known = {key: value for key, value in news.items() if value != UNKNOWN}
         failures = [
             pulumi.dynamic.CheckFailure(key, "is required")
             for key in ("workloadName", "workloadFile", "accountEndpoint", "deletionMode")
             if news.get(key) in (None, "")
         ]
-        if news.get("deletionMode") not in (None, "", *DELETION_MODES):
+        if known.get("deletionMode") not in (None, "", *DELETION_MODES):
             failures.append(pulumi.dynamic.CheckFailure("deletionMode", "must be terminate or delete"))
         for key in ("authKind", "blobAuthKind"):
-            if news.get(key) not in (None, *AUTH_KINDS):
+            if known.get(key) not in (None, *AUTH_KINDS):
                 failures.append(pulumi.dynamic.CheckFailure(key, "must be entra-id or shared-key"))
         return pulumi.dynamic.CheckResult(news, failures)
 

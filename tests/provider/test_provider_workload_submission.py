@@ -157,6 +157,19 @@ def test_check_reports_bad_inputs(fake_service):
         ("authKind", "must be entra-id or shared-key"),
         ("deletionMode", "must be terminate or delete"),
     ]
+    missing = provider.check(
+        {}, {key: value for key, value in _props(root, "aaaa1111").items() if key != "workloadFile"}
+    )
+    assert [(f.property, f.reason) for f in missing.failures] == [("workloadFile", "is required")]
+
+
+def test_check_accepts_unknown_values_during_a_preview(fake_service):
+    from pulumi.runtime.rpc import UNKNOWN
+
+    _, _, root = fake_service
+    previewed = {**_props(root, "aaaa1111"), "jobId": UNKNOWN, "accountEndpoint": UNKNOWN, "authKind": UNKNOWN}
+
+    assert hook.WorkloadSubmissionProvider(str(root)).check({}, previewed).failures == []
 
 
 def test_a_403_right_after_role_assignment_is_waited_out_on_azure_only(monkeypatch):
