@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,3 +37,16 @@ def local_batch_factory(tmp_path: Path) -> Iterator[Callable[[], LocalBatch]]:
     yield start
     for batch in started:
         batch.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _main_thread_event_loop() -> None:
+    """Gives each test a current event loop in the main thread.
+
+    Pulumi's mock runtime creates futures through ``asyncio.get_event_loop()``; an earlier test's
+    ``asyncio.run()`` leaves the main thread with none set, which only shows when areas run together.
+    """
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
