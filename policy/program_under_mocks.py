@@ -73,11 +73,16 @@ def _run(stack: str, config: Mapping[str, str], program: Any) -> list[DeclaredRe
     mocks = _RecordingMocks()
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    # Pending outputs are process-wide: a failed apply left by one run would be re-raised by the next.
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(dict(config))
     try:
         _sync_await(run_pulumi_func(program))
     finally:
         pulumi.runtime.set_all_config({})
+        pulumi_settings.SETTINGS.rpc_manager.clear()
+        pulumi_settings.SETTINGS.outputs.clear()
     return mocks.resources
 
 
