@@ -23,10 +23,13 @@ from localbatch.account import MAX_DURATION, Account, set_state
 from localbatch.clock import iso, iso_now, now, parse_duration, parse_iso
 from localbatch.entities import Job, Node, Pool, Task
 from localbatch.execution import ExecutionOutcome, NodeContext, StorageAccess, TaskRun
+from localbatch.workers import WorkerLoops
 
 log = logging.getLogger("localbatch.scheduler")
 SCHEDULABLE_NODE_STATES = ("idle", "running")
 RECENT_TASKS_KEPT = 5
+WORKER_LOOPS = 4
+FLUSH_INTERVAL_SECONDS = 0.2
 TASK_ENDED = {
     "category": "usererror",
     "code": "TaskEnded",
@@ -54,6 +57,7 @@ class Scheduler:
         self._retention: list[tuple[str, str, str]] = []  # (deadline iso, node root, task dir)
         self._ip_counter = 0
         self._stopping = False
+        self._workers: WorkerLoops | None = None
 
     # ---- plumbing ----------------------------------------------------------------------------
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -63,14 +67,24 @@ class Scheduler:
         return handle
 
     async def run(self) -> None:
+        self._workers = WorkerLoops(WORKER_LOOPS)
         self.rebuild_retention()
+        last_flush = 0.0
+        loop = asyncio.get_running_loop()
         while not self._stopping:
             try:
                 self.step()
-                self.account.store.flush()
+                # Passes come in bursts while tasks finish; one transaction per burst keeps SQLite off the
+                # critical path. Requests flush on their own before they answer.
+                if loop.time() - last_flush >= FLUSH_INTERVAL_SECONDS:
+                    self.account.store.flush()
+                    last_flush = loop.time()
             except Exception:
                 log.exception("scheduler pass failed")
-            await self.account.wait_for_work(1.0)
+            woken = await self.account.wait_for_work(FLUSH_INTERVAL_SECONDS if self.account.store.dirty else 1.0)
+            if not woken:
+                self.account.store.flush()
+                last_flush = loop.time()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -81,6 +95,8 @@ class Scheduler:
         for handle in handles:
             with contextlib.suppress(BaseException):
                 await handle
+        if self._workers is not None:
+            await asyncio.to_thread(self._workers.close)
 
     def node_context(self, pool: Pool, node: Node) -> NodeContext:
         return NodeContext(
@@ -292,7 +308,10 @@ class Scheduler:
     # ---- running things ----------------------------------------------------------------------
     async def execute(self, context: NodeContext, run: TaskRun, limit: timedelta | None) -> ExecutionOutcome:
         try:
-            return await execution.run_task(context, run, max_wall_clock=limit)
+            coroutine = execution.run_task(context, run, max_wall_clock=limit)
+            if self._workers is None:
+                return await coroutine
+            return await self._workers.run(coroutine)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # a bug or an environment problem: report it as the service would

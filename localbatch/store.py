@@ -43,6 +43,10 @@ class Store:
     def set_counter(self, name: str, value: int) -> None:
         self._db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", (name, value))
 
+    @property
+    def dirty(self) -> bool:
+        return bool(self._dirty)
+
     def put(self, kind: str, key: str, seq: int, body: dict[str, Any]) -> None:
         self._dirty[(kind, key)] = (seq, body)
 
@@ -53,17 +57,20 @@ class Store:
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
+        upserts = [
+            (kind, key, value[0], json.dumps(value[1], separators=(",", ":")))
+            for (kind, key), value in dirty.items()
+            if value is not None
+        ]
+        deletes = [(kind, key) for (kind, key), value in dirty.items() if value is None]
         self._db.execute("BEGIN")
         try:
-            for (kind, key), value in dirty.items():
-                if value is None:
-                    self._db.execute("DELETE FROM entities WHERE kind = ? AND key = ?", (kind, key))
-                else:
-                    seq, body = value
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO entities (kind, key, seq, body) VALUES (?, ?, ?, ?)",
-                        (kind, key, seq, json.dumps(body, separators=(",", ":"))),
-                    )
+            if deletes:
+                self._db.executemany("DELETE FROM entities WHERE kind = ? AND key = ?", deletes)
+            if upserts:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO entities (kind, key, seq, body) VALUES (?, ?, ?, ?)", upserts
+                )
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
