@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ config:
   batchforge:namePrefix: tst
   batchforge:batchAccount: {publicNetworkAccess: Enabled}
   batchforge:pools:
-    - id: small
+    - id: POOL
       vmSize: Standard_D2s_v5
       image: {publisher: canonical, offer: ubuntu, sku: 22_04-lts}
       nodeAgentSkuId: batch.node.ubuntu 22.04
@@ -33,7 +34,7 @@ config:
 
 _OK_WORKLOAD = """\
 id: tiny
-pool: small
+pool: POOL
 tasks:
   list:
     - id: greet
@@ -45,7 +46,7 @@ tasks:
 
 _FAILING_WORKLOAD = """\
 id: broken
-pool: small
+pool: POOL
 tasks:
   list:
     - id: fine
@@ -56,6 +57,9 @@ tasks:
 
 
 def _repo(tmp_path: Path, workloads: dict[str, str], start_command: str = "/bin/sh setup/prep.sh") -> Path:
+    """A repository with stack ``t``; its pool id is unique so runs can share one local service."""
+    pool = f"p{uuid.uuid4().hex[:8]}"
+    workloads = {name: text.replace("POOL", pool) for name, text in workloads.items()}
     root = tmp_path / "repo"
     (root / "setup").mkdir(parents=True)
     (root / "setup" / "prep.sh").write_text('echo node ready > "$AZ_BATCH_NODE_SHARED_DIR/ready.txt"\n')
@@ -63,6 +67,7 @@ def _repo(tmp_path: Path, workloads: dict[str, str], start_command: str = "/bin/
     for name, text in workloads.items():
         (root / "workloads" / name).write_text(text)
     stack = _STACK.replace("START_COMMAND", start_command).replace("WORKLOADS", ", ".join(workloads))
+    stack = stack.replace("POOL", pool)
     (root / "Pulumi.t.yaml").write_text(stack)
     return root
 
@@ -86,17 +91,24 @@ def _up(root: Path, data_dir: Path, *extra: str):
     )
 
 
-def test_local_up_runs_the_stack_and_keep_then_down(tmp_path):
+def test_local_up_runs_the_stack_then_again_with_keep_then_down(tmp_path):
     root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD})
     data_dir = tmp_path / "data"
-    result = _up(root, data_dir, "--keep")
+    result = _up(root, data_dir)
     assert result.exit_code == 0, result.output
+    assert "stopped the local Batch service and Azurite" in result.stdout
+    assert not (data_dir / "service.json").exists(), "the services this run started must be stopped"
     out = result.stdout
     assert "all tasks succeeded: 1 job(s), 2 task(s), 2 succeeded, 0 failed" in out
     job_id = re.search(r"(tiny-[0-9a-f]+)", out).group(1)
     task_dir = Path(re.search(r"ok   greet  exit 0  \S+  (\S+)/\{stdout,stderr\}\.txt", out).group(1))
     assert (task_dir / "stdout.txt").read_text() == "node ready\n"
     assert re.search(rf"outputs \(1 location\(s\)\):\n    http://127\.0\.0\.1:\d+/\S+/outputs/{job_id}/greet", out)
+    # Same data dir, unchanged workload: state survived the restart and nothing is submitted twice.
+    kept = _up(root, data_dir, "--keep")
+    assert kept.exit_code == 0, kept.output
+    assert f"job {job_id} (already existed): 0 tasks added, 2 already present" in kept.stdout
+    assert "services kept running" in kept.stdout
     status = runner.invoke(app, ["status", "--local", "--data-dir", str(data_dir), "--json"])
     assert status.exit_code == 0, status.output
     (job,) = json.loads(status.stdout)["jobs"]
@@ -107,22 +119,22 @@ def test_local_up_runs_the_stack_and_keep_then_down(tmp_path):
     assert again.exit_code == 0 and "nothing running" in again.stdout
 
 
-def test_a_failing_task_makes_local_up_fail_and_points_to_its_stderr(tmp_path):
+def test_a_failing_task_makes_local_up_fail_and_points_to_its_stderr(tmp_path, local_batch):
     root = _repo(tmp_path, {"broken.yaml": _FAILING_WORKLOAD})
-    data_dir = tmp_path / "data"
-    result = _up(root, data_dir)
+    result = _up(root, local_batch.data_dir)
     assert result.exit_code == 1, result.output
+    assert "using the local Batch service already running" in result.stdout
     out = result.stdout
     assert "run failed: 1 job(s), 2 task(s), 1 succeeded, 1 failed" in out
     stderr_path = Path(re.search(r"stderr: (\S+/crash/stderr\.txt)", out).group(1))
     assert stderr_path.read_text() == "something went wrong\n"
     assert "exit 4" in out
-    assert not (data_dir / "service.json").exists(), "the services this run started must be stopped"
+    assert (local_batch.data_dir / "service.json").exists(), "a service this run did not start is left running"
 
 
-def test_a_failed_start_task_stops_the_run_with_the_node_stderr_path(tmp_path):
+def test_a_failed_start_task_stops_the_run_with_the_node_stderr_path(tmp_path, local_batch):
     root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD}, start_command="/bin/sh -c 'echo no disk >&2; exit 9'")
-    result = _up(root, tmp_path / "data")
+    result = _up(root, local_batch.data_dir)
     assert result.exit_code == 1, result.output
     match = re.search(r"start task failed on node \S+ \(exit code 9\); see (\S+startup/stderr\.txt)", result.stdout)
     assert match, result.stdout
@@ -130,7 +142,7 @@ def test_a_failed_start_task_stops_the_run_with_the_node_stderr_path(tmp_path):
 
 
 def test_invalid_input_fails_before_any_service_starts(tmp_path):
-    root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD.replace("pool: small", "pool: small\nprioritty: 3")})
+    root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD.replace("pool: POOL", "pool: POOL\nprioritty: 3")})
     data_dir = tmp_path / "data"
     result = _up(root, data_dir)
     assert result.exit_code == 2
