@@ -216,6 +216,7 @@ def _graph_problems(
             if task_id.isdigit() and (task_id == "0" or not task_id.startswith("0")):
                 integer_ids.add(int(task_id))
     missing_in_range: dict[tuple[int, int], int | None] = {}
+    edges: dict[str, tuple[list[str], list[tuple[int, int]]]] = {}
     for group in groups:
         dependencies = group.template.depends_on
         if dependencies is None:
@@ -239,8 +240,11 @@ def _graph_problems(
         for index, values in enumerate(group.variables()):
             task_id = id_template.render(values)
             folded = task_id.lower()
+            targets: list[str] = []
+            edges[folded] = (targets, spans)
             for dep_index, template in enumerate(templates):
                 target = template.render(values)
+                targets.append(target.lower())
                 dep_path = f"{group.path}.dependsOn.ids[{dep_index}]"
                 if target.lower() == folded:
                     collector.add(dep_path, f"task '{task_id}' depends on itself")
@@ -254,7 +258,60 @@ def _graph_problems(
                         collector.add(
                             f"{group.path}.dependsOn.ranges[{range_index}]", f"task '{task_id}' depends on itself"
                         )
+    if not collector.problems and all_tasks_known:
+        cycle = _find_cycle(edges, first_seen)
+        if cycle:
+            collector.add(
+                f"{first_seen[cycle[0]]}.dependsOn",
+                f"dependency cycle: {' -> '.join(cycle)} (these tasks would wait for each other forever)",
+            )
     return collector.result()
+
+
+_CYCLE_CHECK_EDGE_BUDGET = 2_000_000
+
+
+def _find_cycle(edges: dict[str, tuple[list[str], list[tuple[int, int]]]], known: dict[str, str]) -> list[str] | None:
+    """One dependency cycle (task ids, first repeated at the end), or None.
+
+    Ranges are expanded into edges; a workload whose ranges add up to more than the budget is not
+    checked for cycles through them (its ranges are usually map -> reduce fan-ins).
+    """
+    budget = _CYCLE_CHECK_EDGE_BUDGET
+
+    def neighbours(node: str) -> list[str]:
+        nonlocal budget
+        ids, spans = edges.get(node, ([], []))
+        found = [target for target in ids if target in edges]
+        for start, end in spans:
+            budget -= end - start + 1
+            if budget < 0:
+                return found
+            found.extend(str(number) for number in range(start, end + 1) if str(number) in edges)
+        return found
+
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in edges:
+        if root in state:
+            continue
+        path = [root]
+        state[root] = 1
+        stack = [iter(neighbours(root))]
+        while stack:
+            advanced = False
+            for target in stack[-1]:
+                if state.get(target) == 1:
+                    return [*path[path.index(target) :], target]
+                if target not in state and target in known:
+                    state[target] = 1
+                    path.append(target)
+                    stack.append(iter(neighbours(target)))
+                    advanced = True
+                    break
+            if not advanced:
+                state[path.pop()] = 2
+                stack.pop()
+    return None
 
 
 def _first_missing(start: int, end: int, known: set[int]) -> int | None:

@@ -374,3 +374,35 @@ def test_missing_file_is_a_problem_not_a_traceback(tmp_path: Path):
     with pytest.raises(InvalidInput) as caught:
         load_workload(tmp_path / "nope.yaml", source="workloads/nope.yaml")
     assert str(caught.value) == "workloads/nope.yaml: file not found"
+
+
+def test_dependency_cycles_are_found_through_ids_and_ranges(problems_of):
+    assert problems_of(
+        """
+        id: w
+        pool: cpu
+        tasks:
+          list:
+            - {id: a, commandLine: echo, dependsOn: {ids: [b]}}
+            - {id: b, commandLine: echo, dependsOn: {ids: [c]}}
+            - {id: c, commandLine: echo, dependsOn: {ids: [a]}}
+        """
+    ) == [
+        "workloads/w.yaml: tasks.list[0].dependsOn: dependency cycle: a -> b -> c -> a "
+        "(these tasks would wait for each other forever)"
+    ]
+    assert problems_of(
+        """
+        id: w
+        pool: cpu
+        tasks:
+          sweep:
+            parameters: [{name: i, range: {start: 1, stop: 4}}]
+            task: {id: "{i}", commandLine: echo, dependsOn: {ids: [collect]}}
+          list:
+            - {id: collect, commandLine: echo, dependsOn: {ranges: [{start: 2, end: 3}]}}
+        """
+    ) == [
+        "workloads/w.yaml: tasks.list[0].dependsOn: dependency cycle: collect -> 2 -> collect "
+        "(these tasks would wait for each other forever)"
+    ]
