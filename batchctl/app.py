@@ -309,7 +309,14 @@ def local_up(
             timeout_s=timeout,
             local_nodes=local_nodes,
         )
-        summary = run_stack(settings, stdout)
+        try:
+            summary = run_stack(settings, stdout)
+        except KeyboardInterrupt:
+            raise CliError(
+                "interrupted; services this run started are stopped (unless --keep), "
+                f"state and logs stay in {settings.data_dir}",
+                ExitCode.INTERRUPTED,
+            ) from None
         print_run_summary(stdout, summary)
         if keep:
             stdout.print(

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3
     SERVICE_ERROR = 4
     TIMED_OUT = 5
+    INTERRUPTED = 130
 
 
 class CliError(Exception):
