@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -64,6 +65,19 @@ def _duration(value: object) -> object:
 
 
 Duration = Annotated[timedelta, Field(json_schema_extra={"type": "string", "format": "duration"})]
+
+
+def _scalar_text(value: object) -> object:
+    """YAML scalars as the text a user meant: ``1`` -> ``"1"``, ``true`` -> ``"true"`` (env and metadata values)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+ScalarText = Annotated[str, BeforeValidator(_scalar_text)]
+TextMap = dict[str, ScalarText]
 
 
 def _check_environment(value: dict[str, str]) -> dict[str, str]:
@@ -310,7 +324,7 @@ class TaskTemplate(_Strict):
     command_line: str = Field(min_length=1, description="Not run in a shell: use /bin/sh -c '...' for shell features")
     resource_files: list[ResourceFileSpec] = Field(default_factory=list)
     output_files: list[OutputFileSpec] = Field(default_factory=list)
-    environment: dict[str, str] = Field(default_factory=dict)
+    environment: TextMap = Field(default_factory=dict)
     constraints: TaskConstraints | None = None
     user_identity: UserIdentity | None = None
     required_slots: int | None = Field(default=None, ge=1, description="Scheduling slots the task occupies")
@@ -467,7 +481,7 @@ class JobPreparationTask(_Strict):
     id: str | None = Field(default=None, description="Default 'jobpreparation'")
     command_line: str = Field(min_length=1)
     resource_files: list[ResourceFileSpec] = Field(default_factory=list)
-    environment: dict[str, str] = Field(default_factory=dict)
+    environment: TextMap = Field(default_factory=dict)
     constraints: TaskConstraints | None = None
     wait_for_success: bool = True
     rerun_on_node_reboot_after_success: bool = True
@@ -483,7 +497,7 @@ class JobReleaseTask(_Strict):
     id: str | None = Field(default=None, description="Default 'jobrelease'")
     command_line: str = Field(min_length=1)
     resource_files: list[ResourceFileSpec] = Field(default_factory=list)
-    environment: dict[str, str] = Field(default_factory=dict)
+    environment: TextMap = Field(default_factory=dict)
     max_wall_clock_time: Duration | None = Field(default=None, description="At most PT15M (the service's limit)")
     retention_time: Duration | None = None
     user_identity: UserIdentity | None = None
@@ -526,8 +540,8 @@ class Workload(_Strict):
     priority: int = Field(default=0, ge=-1000, le=1000)
     max_parallel_tasks: int | None = Field(default=None, description="-1 (no limit) or at least 1")
     constraints: JobConstraints | None = None
-    environment: dict[str, str] = Field(default_factory=dict, description="Set for every task of the job")
-    metadata: dict[str, str] = Field(default_factory=dict)
+    environment: TextMap = Field(default_factory=dict, description="Set for every task of the job")
+    metadata: TextMap = Field(default_factory=dict)
     job_preparation_task: JobPreparationTask | None = None
     job_release_task: JobReleaseTask | None = None
     on_all_tasks_complete: Literal["noaction", "terminatejob"] = Field(

@@ -372,3 +372,15 @@ def test_outputs_container_files_are_this_jobs_folder(repo: Path, write_workload
         "in",
     )
     assert files.identity_reference.resource_id == IDENTITY
+
+
+def test_numbers_and_booleans_in_environment_and_metadata_are_text(repo: Path, write_workload, target: BatchTarget):
+    path = write_workload(
+        "w.yaml",
+        "id: w\npool: cpu\nenvironment: {THREADS: 4, DEBUG: true}\nmetadata: {version: 1.5}\n"
+        "tasks: {list: [{id: a, commandLine: echo, environment: {RATE: 0.25}}]}\n",
+    )
+    planned = plan_job(load_workload(path), target, repo_root=repo)
+    assert [(e.name, e.value) for e in planned.job.common_environment_settings] == [("THREADS", "4"), ("DEBUG", "true")]
+    assert planned.job.metadata[0].value == "1.5"
+    assert planned.tasks[0].environment_settings[0].value == "0.25"
