@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pulumi
 from pulumi_azure_native import authorization, batch, managedidentity, network, resources, storage
@@ -29,6 +30,14 @@ def role_definition_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.
 
 def _user_assigned(identity_id: pulumi.Output[str]) -> pulumi.Output[dict[str, dict[str, str]]]:
     return identity_id.apply(lambda resource_id: {resource_id: {}})
+
+
+class _Grant(NamedTuple):
+    name: str
+    principal_id: pulumi.Input[str]
+    principal_type: str | None
+    role: str
+    scope: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -58,203 +67,65 @@ class BatchPlatform(pulumi.ComponentResource):
     account_identity_id: pulumi.Output[str]
     batch_account_name: pulumi.Output[str]
     batch_account_endpoint: pulumi.Output[str]
+    role_assignments: dict[str, authorization.RoleAssignment]
+    upload_permission: authorization.RoleAssignment
+    private_endpoints: list[network.PrivateEndpoint]
 
     def __init__(self, name: str, args: BatchPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("batchforge:components:BatchPlatform", name, None, opts)
-        config, stack = args.config, args.stack
-        child = pulumi.ResourceOptions(parent=self)
-        tags = {**config.tags, "batchforge-stack": stack}
+        self._config, self._stack = args.config, args.stack
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._tags = {**args.config.tags, "batchforge-stack": args.stack}
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        subscription_id = client.subscription_id
+        self._subscription_id = client.subscription_id
 
-        if config.resource_group.create:
-            group = resources.ResourceGroup(
-                "resource-group",
-                resources.ResourceGroupArgs(
-                    resource_group_name=resource_group_name(config, stack), location=config.location, tags=tags
-                ),
-                child,
-            )
-            self.resource_group_name = group.name
-        else:
-            # An existing group is someone else's: used by name, never modified or deleted.
-            self.resource_group_name = pulumi.Output.from_input(resource_group_name(config, stack))
-        rg_name = self.resource_group_name
-
-        account = storage.StorageAccount(
-            "storage",
-            storage.StorageAccountArgs(
-                account_name=subscription_id.apply(lambda sub: storage_account_name(config, stack, sub)),
-                resource_group_name=rg_name,
-                location=config.location,
-                kind=storage.Kind.STORAGE_V2,
-                sku=storage.SkuArgs(name=config.storage.sku),
-                enable_https_traffic_only=True,
-                minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
-                allow_blob_public_access=False,
-                allow_shared_key_access=False,
-                default_to_o_auth_authentication=True,
-                allow_cross_tenant_replication=False,
-                public_network_access=config.storage.public_network_access,
-                tags=tags,
-            ),
-            child,
-        )
-        self.storage_account_name = account.name
-        self.blob_endpoint = account.primary_endpoints.apply(lambda endpoints: endpoints.blob)
-
-        containers: dict[str, storage.BlobContainer] = {}
-        for role, container_name in (
-            ("resources", config.storage.resources_container),
-            ("outputs", config.storage.outputs_container),
-        ):
-            containers[role] = storage.BlobContainer(
-                f"{role}-container",
-                storage.BlobContainerArgs(
-                    account_name=account.name,
-                    resource_group_name=rg_name,
-                    container_name=container_name,
-                    public_access=storage.PublicAccess.NONE,
-                ),
-                child,
-            )
-        self.resources_container_name = containers["resources"].name
-        self.outputs_container_name = containers["outputs"].name
-        self.resources_container_url = pulumi.Output.concat(self.blob_endpoint, containers["resources"].name)
-        self.outputs_container_url = pulumi.Output.concat(self.blob_endpoint, containers["outputs"].name)
-
-        node_identity = managedidentity.UserAssignedIdentity(
-            "node-identity",
-            # Keyword form: the Args form clashes with the resource's own name parameter.
-            resource_name_=identity_name(config, stack, "node"),
-            resource_group_name=rg_name,
-            location=config.location,
-            tags=tags,
-            opts=child,
-        )
-        account_identity = managedidentity.UserAssignedIdentity(
-            "account-identity",
-            # Keyword form: the Args form clashes with the resource's own name parameter.
-            resource_name_=identity_name(config, stack, "account"),
-            resource_group_name=rg_name,
-            location=config.location,
-            tags=tags,
-            opts=child,
-        )
+        self._declare_resource_group()
+        account, containers = self._declare_storage()
+        node_identity = self._declare_identity("node")
+        account_identity = self._declare_identity("account")
         self.node_identity_id = node_identity.id
         self.node_identity_client_id = node_identity.client_id
         self.node_identity_principal_id = node_identity.principal_id
         self.account_identity_id = account_identity.id
 
-        grants = [
-            (
-                "node-reads-resources",
-                node_identity.principal_id,
-                "ServicePrincipal",
-                STORAGE_BLOB_DATA_READER,
-                containers["resources"].id,
-            ),
-            (
-                "node-writes-outputs",
-                node_identity.principal_id,
-                "ServicePrincipal",
-                STORAGE_BLOB_DATA_CONTRIBUTOR,
-                containers["outputs"].id,
-            ),
-            # Auto-storage with BatchAccountManagedIdentity requires the account identity to hold this on the account.
-            (
-                "account-uses-storage",
-                account_identity.principal_id,
-                "ServicePrincipal",
-                STORAGE_BLOB_DATA_CONTRIBUTOR,
-                account.id,
-            ),
-            # Whoever runs `pulumi up` uploads start-task files with Entra ID (shared keys are off).
-            (
-                "deployer-uploads-resources",
-                client.object_id,
-                None,
-                STORAGE_BLOB_DATA_CONTRIBUTOR,
-                containers["resources"].id,
-            ),
-        ]
-        self.role_assignments: dict[str, authorization.RoleAssignment] = {}
-        for grant_name, principal_id, principal_type, role, scope in grants:
-            self.role_assignments[grant_name] = authorization.RoleAssignment(
-                grant_name,
-                authorization.RoleAssignmentArgs(
-                    principal_id=principal_id,
-                    principal_type=principal_type,
-                    role_definition_id=role_definition_id(subscription_id, role),
-                    scope=scope,
+        self.role_assignments = self._declare_grants(
+            [
+                _Grant(
+                    "node-reads-resources",
+                    node_identity.principal_id,
+                    "ServicePrincipal",
+                    STORAGE_BLOB_DATA_READER,
+                    containers["resources"].id,
                 ),
-                child,
-            )
-
-        settings = config.batch_account
-        batch_account = batch.BatchAccount(
-            "batch-account",
-            batch.BatchAccountArgs(
-                account_name=subscription_id.apply(lambda sub: batch_account_name(config, stack, sub)),
-                resource_group_name=rg_name,
-                location=config.location,
-                identity=batch.BatchAccountIdentityArgs(
-                    type=batch.ResourceIdentityType.USER_ASSIGNED,
-                    user_assigned_identities=_user_assigned(account_identity.id),
+                _Grant(
+                    "node-writes-outputs",
+                    node_identity.principal_id,
+                    "ServicePrincipal",
+                    STORAGE_BLOB_DATA_CONTRIBUTOR,
+                    containers["outputs"].id,
                 ),
-                auto_storage=batch.AutoStorageBasePropertiesArgs(
-                    storage_account_id=account.id,
-                    authentication_mode=batch.AutoStorageAuthenticationMode.BATCH_ACCOUNT_MANAGED_IDENTITY,
-                    node_identity_reference=batch.ComputeNodeIdentityReferenceArgs(resource_id=node_identity.id),
+                # Auto-storage in BatchAccountManagedIdentity mode requires this role on the storage account.
+                _Grant(
+                    "account-uses-storage",
+                    account_identity.principal_id,
+                    "ServicePrincipal",
+                    STORAGE_BLOB_DATA_CONTRIBUTOR,
+                    account.id,
                 ),
-                allowed_authentication_modes=list(settings.allowed_authentication_modes),
-                pool_allocation_mode=settings.pool_allocation_mode,
-                public_network_access=settings.public_network_access,
-                tags=tags,
-            ),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.role_assignments["account-uses-storage"]]),
+                # Whoever runs `pulumi up` uploads the start-task files with Entra ID (shared keys are off).
+                _Grant(
+                    "deployer-uploads-resources",
+                    client.object_id,
+                    None,
+                    STORAGE_BLOB_DATA_CONTRIBUTOR,
+                    containers["resources"].id,
+                ),
+            ]
         )
-        self.batch_account_name = batch_account.name
-        self.batch_account_endpoint = pulumi.Output.concat("https://", batch_account.account_endpoint)
         self.upload_permission = self.role_assignments["deployer-uploads-resources"]
 
-        self.private_endpoints: list[network.PrivateEndpoint] = []
-        if settings.private_endpoint is not None:
-            endpoint_config = settings.private_endpoint
-            # Clients use the account API; nodes (simplified communication, no public IPs) the node management one.
-            for group in ("batchAccount", "nodeManagement"):
-                endpoint = network.PrivateEndpoint(
-                    f"{group}-endpoint",
-                    network.PrivateEndpointArgs(
-                        private_endpoint_name=private_endpoint_name(config, stack, group),
-                        resource_group_name=rg_name,
-                        location=config.location,
-                        subnet=network.SubnetArgs(id=endpoint_config.subnet_id),
-                        private_link_service_connections=[
-                            network.PrivateLinkServiceConnectionArgs(
-                                name=group, private_link_service_id=batch_account.id, group_ids=[group]
-                            )
-                        ],
-                        tags=tags,
-                    ),
-                    child,
-                )
-                self.private_endpoints.append(endpoint)
-                if endpoint_config.private_dns_zone_id is not None:
-                    network.PrivateDnsZoneGroup(
-                        f"{group}-dns",
-                        network.PrivateDnsZoneGroupArgs(
-                            private_endpoint_name=endpoint.name,
-                            resource_group_name=rg_name,
-                            private_dns_zone_group_name="default",
-                            private_dns_zone_configs=[
-                                network.PrivateDnsZoneConfigArgs(
-                                    name="batch", private_dns_zone_id=endpoint_config.private_dns_zone_id
-                                )
-                            ],
-                        ),
-                        child,
-                    )
+        batch_account = self._declare_batch_account(account, node_identity, account_identity)
+        self.private_endpoints = self._declare_private_endpoints(batch_account)
 
         self.register_outputs(
             {
@@ -268,3 +139,165 @@ class BatchPlatform(pulumi.ComponentResource):
                 "batchAccountEndpoint": self.batch_account_endpoint,
             }
         )
+
+    def _declare_resource_group(self) -> None:
+        config, stack = self._config, self._stack
+        if not config.resource_group.create:
+            # An existing group is someone else's: used by name, never modified or deleted.
+            self.resource_group_name = pulumi.Output.from_input(resource_group_name(config, stack))
+            return
+        group = resources.ResourceGroup(
+            "resource-group",
+            resources.ResourceGroupArgs(
+                resource_group_name=resource_group_name(config, stack), location=config.location, tags=self._tags
+            ),
+            self._child,
+        )
+        self.resource_group_name = group.name
+
+    def _declare_storage(self) -> tuple[storage.StorageAccount, dict[str, storage.BlobContainer]]:
+        config, stack = self._config, self._stack
+        account = storage.StorageAccount(
+            "storage",
+            storage.StorageAccountArgs(
+                account_name=self._subscription_id.apply(lambda sub: storage_account_name(config, stack, sub)),
+                resource_group_name=self.resource_group_name,
+                location=config.location,
+                kind=storage.Kind.STORAGE_V2,
+                sku=storage.SkuArgs(name=config.storage.sku),
+                enable_https_traffic_only=True,
+                minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
+                allow_blob_public_access=False,
+                allow_shared_key_access=False,
+                default_to_o_auth_authentication=True,
+                allow_cross_tenant_replication=False,
+                public_network_access=config.storage.public_network_access,
+                tags=self._tags,
+            ),
+            self._child,
+        )
+        self.storage_account_name = account.name
+        self.blob_endpoint = account.primary_endpoints.apply(lambda endpoints: endpoints.blob)
+
+        containers = {
+            role: storage.BlobContainer(
+                f"{role}-container",
+                storage.BlobContainerArgs(
+                    account_name=account.name,
+                    resource_group_name=self.resource_group_name,
+                    container_name=container_name,
+                    public_access=storage.PublicAccess.NONE,
+                ),
+                self._child,
+            )
+            for role, container_name in (
+                ("resources", config.storage.resources_container),
+                ("outputs", config.storage.outputs_container),
+            )
+        }
+        self.resources_container_name = containers["resources"].name
+        self.outputs_container_name = containers["outputs"].name
+        self.resources_container_url = pulumi.Output.concat(self.blob_endpoint, containers["resources"].name)
+        self.outputs_container_url = pulumi.Output.concat(self.blob_endpoint, containers["outputs"].name)
+        return account, containers
+
+    def _declare_identity(self, role: str) -> managedidentity.UserAssignedIdentity:
+        return managedidentity.UserAssignedIdentity(
+            f"{role}-identity",
+            # Keyword form: the Args form clashes with the resource's own name parameter.
+            resource_name_=identity_name(self._config, self._stack, role),
+            resource_group_name=self.resource_group_name,
+            location=self._config.location,
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _declare_grants(self, grants: list[_Grant]) -> dict[str, authorization.RoleAssignment]:
+        return {
+            grant.name: authorization.RoleAssignment(
+                grant.name,
+                authorization.RoleAssignmentArgs(
+                    principal_id=grant.principal_id,
+                    principal_type=grant.principal_type,
+                    role_definition_id=role_definition_id(self._subscription_id, grant.role),
+                    scope=grant.scope,
+                ),
+                self._child,
+            )
+            for grant in grants
+        }
+
+    def _declare_batch_account(
+        self,
+        account: storage.StorageAccount,
+        node_identity: managedidentity.UserAssignedIdentity,
+        account_identity: managedidentity.UserAssignedIdentity,
+    ) -> batch.BatchAccount:
+        config, stack = self._config, self._stack
+        settings = config.batch_account
+        batch_account = batch.BatchAccount(
+            "batch-account",
+            batch.BatchAccountArgs(
+                account_name=self._subscription_id.apply(lambda sub: batch_account_name(config, stack, sub)),
+                resource_group_name=self.resource_group_name,
+                location=config.location,
+                identity=batch.BatchAccountIdentityArgs(
+                    type=batch.ResourceIdentityType.USER_ASSIGNED,
+                    user_assigned_identities=_user_assigned(account_identity.id),
+                ),
+                auto_storage=batch.AutoStorageBasePropertiesArgs(
+                    storage_account_id=account.id,
+                    authentication_mode=batch.AutoStorageAuthenticationMode.BATCH_ACCOUNT_MANAGED_IDENTITY,
+                    node_identity_reference=batch.ComputeNodeIdentityReferenceArgs(resource_id=node_identity.id),
+                ),
+                allowed_authentication_modes=list(settings.allowed_authentication_modes),
+                pool_allocation_mode=settings.pool_allocation_mode,
+                public_network_access=settings.public_network_access,
+                tags=self._tags,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.role_assignments["account-uses-storage"]]),
+        )
+        self.batch_account_name = batch_account.name
+        self.batch_account_endpoint = pulumi.Output.concat("https://", batch_account.account_endpoint)
+        return batch_account
+
+    def _declare_private_endpoints(self, batch_account: batch.BatchAccount) -> list[network.PrivateEndpoint]:
+        settings = self._config.batch_account.private_endpoint
+        if settings is None:
+            return []
+        endpoints: list[network.PrivateEndpoint] = []
+        # Clients call the account API; nodes without public IPs (simplified communication) use node management.
+        for group in ("batchAccount", "nodeManagement"):
+            endpoint = network.PrivateEndpoint(
+                f"{group}-endpoint",
+                network.PrivateEndpointArgs(
+                    private_endpoint_name=private_endpoint_name(self._config, self._stack, group),
+                    resource_group_name=self.resource_group_name,
+                    location=self._config.location,
+                    subnet=network.SubnetArgs(id=settings.subnet_id),
+                    private_link_service_connections=[
+                        network.PrivateLinkServiceConnectionArgs(
+                            name=group, private_link_service_id=batch_account.id, group_ids=[group]
+                        )
+                    ],
+                    tags=self._tags,
+                ),
+                self._child,
+            )
+            endpoints.append(endpoint)
+            if settings.private_dns_zone_id is not None:
+                network.PrivateDnsZoneGroup(
+                    f"{group}-dns",
+                    network.PrivateDnsZoneGroupArgs(
+                        private_endpoint_name=endpoint.name,
+                        resource_group_name=self.resource_group_name,
+                        private_dns_zone_group_name="default",
+                        private_dns_zone_configs=[
+                            network.PrivateDnsZoneConfigArgs(
+                                name="batch", private_dns_zone_id=settings.private_dns_zone_id
+                            )
+                        ],
+                    ),
+                    self._child,
+                )
+        return endpoints
