@@ -126,60 +126,8 @@ class BatchPool(pulumi.ComponentResource):
         config, platform = args.config, args.platform
         identity_id = platform.node_identity_id
         self.pool_name = pool_name(config, args.subnet_id)
-
         self.start_task_blobs = []
-        resource_files: list[batch.ResourceFileArgs] = []
-        for planned in plan_start_task_files(config, args.repo_root):
-            if planned.http_url is not None:
-                resource_files.append(
-                    batch.ResourceFileArgs(
-                        http_url=planned.http_url, file_path=planned.file_path, file_mode=planned.file_mode
-                    )
-                )
-                continue
-            asset = planned.asset
-            assert asset is not None
-            blob = ContentAddressedBlob(
-                f"{config.id}:{asset.blob_name}",
-                account_url=platform.blob_endpoint,
-                container_name=platform.resources_container_name,
-                blob_name=asset.blob_name,
-                # Absolute, so the upload works whatever directory the provider runs in; not part of the diff.
-                local_path=str(asset.local_path.resolve()),
-                sha256=asset.sha256,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[platform.upload_permission]),
-            )
-            self.start_task_blobs.append(blob)
-            resource_files.append(
-                batch.ResourceFileArgs(
-                    http_url=pulumi.Output.concat(platform.resources_container_url, "/", asset.blob_name),
-                    file_path=planned.file_path,
-                    file_mode=planned.file_mode,
-                    identity_reference=_identity_ref(identity_id),
-                )
-            )
-
-        start_task = None
-        if config.start_task is not None:
-            task = config.start_task
-            start_task = batch.StartTaskArgs(
-                command_line=task.command_line,
-                resource_files=resource_files or None,
-                environment_settings=[
-                    batch.EnvironmentSettingArgs(name=k, value=v) for k, v in task.environment.items()
-                ]
-                or None,
-                user_identity=batch.UserIdentityArgs(
-                    auto_user=batch.AutoUserSpecificationArgs(
-                        scope=batch.AutoUserScope.POOL if task.auto_user_scope == "pool" else batch.AutoUserScope.TASK,
-                        elevation_level=batch.ElevationLevel.ADMIN
-                        if task.elevation == "admin"
-                        else batch.ElevationLevel.NON_ADMIN,
-                    )
-                ),
-                max_task_retry_count=task.max_task_retry_count,
-                wait_for_success=task.wait_for_success,
-            )
+        start_task = self._start_task(config, self._resource_files(config, platform, args.repo_root))
 
         self.pool = batch.Pool(
             "pool",
@@ -220,3 +168,61 @@ class BatchPool(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, replace_on_changes=["poolName"], delete_before_replace=False),
         )
         self.register_outputs({"poolName": self.pool_name, "poolId": self.pool.id})
+
+    def _resource_files(
+        self, config: PoolConfig, platform: BatchPlatform, repo_root: Path
+    ) -> list[batch.ResourceFileArgs]:
+        """Uploads the local start-task files and references every file; local ones via the node identity."""
+        resource_files: list[batch.ResourceFileArgs] = []
+        for planned in plan_start_task_files(config, repo_root):
+            asset = planned.asset
+            if asset is None:
+                resource_files.append(
+                    batch.ResourceFileArgs(
+                        http_url=planned.http_url, file_path=planned.file_path, file_mode=planned.file_mode
+                    )
+                )
+                continue
+            self.start_task_blobs.append(
+                ContentAddressedBlob(
+                    f"{config.id}:{asset.blob_name}",
+                    account_url=platform.blob_endpoint,
+                    container_name=platform.resources_container_name,
+                    blob_name=asset.blob_name,
+                    # Absolute, so the upload works whatever directory the provider runs in; not part of the diff.
+                    local_path=str(asset.local_path.resolve()),
+                    sha256=asset.sha256,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[platform.upload_permission]),
+                )
+            )
+            resource_files.append(
+                batch.ResourceFileArgs(
+                    http_url=pulumi.Output.concat(platform.resources_container_url, "/", asset.blob_name),
+                    file_path=planned.file_path,
+                    file_mode=planned.file_mode,
+                    identity_reference=_identity_ref(platform.node_identity_id),
+                )
+            )
+        return resource_files
+
+    @staticmethod
+    def _start_task(config: PoolConfig, resource_files: list[batch.ResourceFileArgs]) -> batch.StartTaskArgs | None:
+        task = config.start_task
+        if task is None:
+            return None
+        return batch.StartTaskArgs(
+            command_line=task.command_line,
+            resource_files=resource_files or None,
+            environment_settings=[batch.EnvironmentSettingArgs(name=k, value=v) for k, v in task.environment.items()]
+            or None,
+            user_identity=batch.UserIdentityArgs(
+                auto_user=batch.AutoUserSpecificationArgs(
+                    scope=batch.AutoUserScope.POOL if task.auto_user_scope == "pool" else batch.AutoUserScope.TASK,
+                    elevation_level=batch.ElevationLevel.ADMIN
+                    if task.elevation == "admin"
+                    else batch.ElevationLevel.NON_ADMIN,
+                )
+            ),
+            max_task_retry_count=task.max_task_retry_count,
+            wait_for_success=task.wait_for_success,
+        )
