@@ -184,6 +184,8 @@ def graph_problems(
     ``all_tasks_known`` is false while a per-file factory's files are not listed yet: dependencies on ids
     that may come from it are not reported then.
     """
+    if sum(group.count for group in groups) > MAX_SWEEP_TASKS:
+        return []  # reported by static_problems; expanding it would take too long
     with collector_paused():
         return _graph_problems(groups, workload, source, all_tasks_known)
 

@@ -149,7 +149,10 @@ def plan_job(
     short_hash = content_hash(workload, digests)
     job_id = f"{workload.id}-{short_hash}"
     context = BuildContext(job_id=job_id, target=target, local_assets=assets, local_folders=folders)
-    uses_dependencies = any(group.template.depends_on is not None for group in groups)
+    uses_dependencies = any(
+        group.template.depends_on is not None and (group.template.depends_on.ids or group.template.depends_on.ranges)
+        for group in groups
+    )
     metadata = {**workload.metadata, WORKLOAD_METADATA_KEY: workload.id, CONTENT_HASH_METADATA_KEY: short_hash}
     job = job_options(workload, context, target.pool_ids[workload.pool], metadata, uses_dependencies)
     return PlannedJob(

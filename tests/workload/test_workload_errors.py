@@ -406,3 +406,18 @@ def test_dependency_cycles_are_found_through_ids_and_ranges(problems_of):
         "workloads/w.yaml: tasks.list[0].dependsOn: dependency cycle: collect -> 2 -> collect "
         "(these tasks would wait for each other forever)"
     ]
+
+
+def test_a_sweep_too_large_to_submit_is_refused_without_expanding_it(problems_of):
+    assert problems_of(
+        """
+        id: w
+        pool: cpu
+        tasks:
+          sweep:
+            parameters:
+              - {name: a, range: {start: 1, stop: 100000}}
+              - {name: b, range: {start: 1, stop: 100000}}
+            task: {commandLine: "echo {a} {b}"}
+        """
+    ) == ["workloads/w.yaml: tasks.sweep.parameters: expands to 10,000,000,000 tasks; at most 1,000,000"]
