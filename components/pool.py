@@ -165,7 +165,14 @@ class BatchPool(pulumi.ComponentResource):
             ),
             # The name carries a hash of the properties Batch cannot update, so a change to any of them
             # is a new name: create the new pool first, then delete the old one.
-            pulumi.ResourceOptions(parent=self, replace_on_changes=["poolName"], delete_before_replace=False),
+            # Nodes fetch the start-task files with the node identity as soon as they boot: the blobs and the
+            # identity's role assignments (children of the platform) must exist first.
+            pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[platform, *self.start_task_blobs],
+                replace_on_changes=["poolName"],
+                delete_before_replace=False,
+            ),
         )
         self.register_outputs({"poolName": self.pool_name, "poolId": self.pool.id})
 
