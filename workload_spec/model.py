@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -64,9 +65,6 @@ def _duration(value: object) -> object:
     raise ValueError("must be a duration such as PT15M (ISO 8601) or 00:15:00")
 
 
-Duration = Annotated[timedelta, Field(json_schema_extra={"type": "string", "format": "duration"})]
-
-
 def _scalar_text(value: object) -> object:
     """YAML scalars as the text a user meant: ``1`` -> ``"1"``, ``true`` -> ``"true"`` (env and metadata values)."""
     if isinstance(value, bool):
@@ -105,6 +103,12 @@ def _check_repo_path(value: str) -> str:
     return value
 
 
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Environment = Annotated[TextMap, AfterValidator(_check_environment)]
+NodePath = Annotated[str, Field(min_length=1), AfterValidator(_check_relative_node_path)]
+RepoPath = Annotated[str, Field(min_length=1), AfterValidator(_check_repo_path)]
+
+
 # ----------------------------------------------------------------------------------------- shared pieces
 
 
@@ -117,18 +121,12 @@ class TaskConstraints(_Strict):
         default=None, ge=-1, le=100, description="Retries after a non-zero exit: 0 none, -1 without limit, at most 100"
     )
 
-    _durations = field_validator("max_wall_clock_time", "retention_time", mode="before")(
-        lambda cls, value: _duration(value)
-    )
-
 
 class JobConstraints(_Strict):
     max_wall_clock_time: Duration | None = Field(default=None, description="The job's time limit, e.g. PT2H")
     max_task_retry_count: int | None = Field(
         default=None, ge=-1, le=100, description="Default retries per task: 0 none, -1 without limit, at most 100"
     )
-
-    _durations = field_validator("max_wall_clock_time", mode="before")(lambda cls, value: _duration(value))
 
 
 class AutoUser(_Strict):
@@ -144,9 +142,7 @@ class LocalOrUrlFile(_Strict):
     """A repository file or folder (uploaded to the resources container first) or an http(s) URL."""
 
     source: str = Field(min_length=1, description="Repo-relative file or folder, or an http(s) URL")
-    file_path: str | None = Field(
-        default=None, min_length=1, description="Where it lands, relative to the task's working directory"
-    )
+    file_path: NodePath | None = Field(default=None, description="Where it lands, relative to the working directory")
     file_mode: str | None = Field(default=None, description="Octal mode on Linux nodes, e.g. '0755'")
     use_identity: bool | None = Field(
         default=None,
@@ -164,8 +160,6 @@ class LocalOrUrlFile(_Strict):
         if value.startswith(("http://", "https://")):
             return value
         return _check_repo_path(value)
-
-    _node_path = field_validator("file_path")(lambda cls, value: _check_relative_node_path(value))
 
     @field_validator("file_mode")
     @classmethod
@@ -188,8 +182,8 @@ class ContainerFiles(_Strict):
         "in the outputs container",
     )
     blob_prefix: str | None = Field(default=None, min_length=1, description="Only blobs whose names start with this")
-    file_path: str | None = Field(
-        default=None, min_length=1, description="Folder the blobs land in, relative to the working directory"
+    file_path: NodePath | None = Field(
+        default=None, description="Folder the blobs land in, relative to the working dir"
     )
     file_mode: str | None = None
     use_identity: bool = Field(default=True, description="Read the container with the pools' managed identity")
@@ -200,8 +194,6 @@ class ContainerFiles(_Strict):
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL of a blob container")
         return value
-
-    _node_path = field_validator("file_path")(lambda cls, value: _check_relative_node_path(value))
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -324,15 +316,13 @@ class TaskTemplate(_Strict):
     command_line: str = Field(min_length=1, description="Not run in a shell: use /bin/sh -c '...' for shell features")
     resource_files: list[ResourceFileSpec] = Field(default_factory=list)
     output_files: list[OutputFileSpec] = Field(default_factory=list)
-    environment: TextMap = Field(default_factory=dict)
+    environment: Environment = Field(default_factory=dict)
     constraints: TaskConstraints | None = None
     user_identity: UserIdentity | None = None
     required_slots: int | None = Field(default=None, ge=1, description="Scheduling slots the task occupies")
     depends_on: DependsOn | None = None
     multi_instance: MultiInstance | None = None
     exit_conditions: ExitConditions | None = None
-
-    _environment = field_validator("environment")(lambda cls, value: _check_environment(value))
 
     @model_validator(mode="after")
     def _multi_instance_rules(self) -> Self:
@@ -424,10 +414,8 @@ class Sweep(_Strict):
 
 
 class LocalFolderSource(_Strict):
-    local_folder: str = Field(min_length=1, description="Repo-relative folder; every matching file is uploaded")
+    local_folder: RepoPath = Field(description="Repo-relative folder; every matching file is uploaded")
     pattern: str = Field(default="*", description="Glob matched against paths inside the folder (* spans '/')")
-
-    _folder = field_validator("local_folder")(lambda cls, value: _check_repo_path(value))
 
 
 class BlobPrefixSource(_Strict):
@@ -475,38 +463,38 @@ class Tasks(_Strict):
 # ------------------------------------------------------------------------------------------------- job
 
 
+def _optional_task_id(value: str | None) -> str | None:
+    if value is not None and not TASK_ID.match(value):
+        raise ValueError(TASK_ID_RULE)
+    return value
+
+
+OptionalTaskId = Annotated[str | None, AfterValidator(_optional_task_id)]
+
+
 class JobPreparationTask(_Strict):
     """Runs on each node before the job's first task there (installs, downloads shared data)."""
 
-    id: str | None = Field(default=None, description="Default 'jobpreparation'")
+    id: OptionalTaskId = Field(default=None, description="Default 'jobpreparation'")
     command_line: str = Field(min_length=1)
     resource_files: list[ResourceFileSpec] = Field(default_factory=list)
-    environment: TextMap = Field(default_factory=dict)
+    environment: Environment = Field(default_factory=dict)
     constraints: TaskConstraints | None = None
     wait_for_success: bool = True
     rerun_on_node_reboot_after_success: bool = True
     user_identity: UserIdentity | None = None
 
-    _environment = field_validator("environment")(lambda cls, value: _check_environment(value))
-    _id = field_validator("id")(lambda cls, value: _optional_task_id(value))
-
 
 class JobReleaseTask(_Strict):
     """Runs on each node that ran the job's tasks when the job ends (clean-up)."""
 
-    id: str | None = Field(default=None, description="Default 'jobrelease'")
+    id: OptionalTaskId = Field(default=None, description="Default 'jobrelease'")
     command_line: str = Field(min_length=1)
     resource_files: list[ResourceFileSpec] = Field(default_factory=list)
-    environment: TextMap = Field(default_factory=dict)
+    environment: Environment = Field(default_factory=dict)
     max_wall_clock_time: Duration | None = Field(default=None, description="At most PT15M (the service's limit)")
     retention_time: Duration | None = None
     user_identity: UserIdentity | None = None
-
-    _environment = field_validator("environment")(lambda cls, value: _check_environment(value))
-    _id = field_validator("id")(lambda cls, value: _optional_task_id(value))
-    _durations = field_validator("max_wall_clock_time", "retention_time", mode="before")(
-        lambda cls, value: _duration(value)
-    )
 
     @field_validator("max_wall_clock_time")
     @classmethod
@@ -514,12 +502,6 @@ class JobReleaseTask(_Strict):
         if value is not None and value > timedelta(minutes=15):
             raise ValueError("must be at most PT15M (the service's limit for job release tasks)")
         return value
-
-
-def _optional_task_id(value: str | None) -> str | None:
-    if value is not None and not TASK_ID.match(value):
-        raise ValueError(TASK_ID_RULE)
-    return value
 
 
 class Workload(_Strict):
@@ -540,7 +522,7 @@ class Workload(_Strict):
     priority: int = Field(default=0, ge=-1000, le=1000)
     max_parallel_tasks: int | None = Field(default=None, description="-1 (no limit) or at least 1")
     constraints: JobConstraints | None = None
-    environment: TextMap = Field(default_factory=dict, description="Set for every task of the job")
+    environment: Environment = Field(default_factory=dict, description="Set for every task of the job")
     metadata: TextMap = Field(default_factory=dict)
     job_preparation_task: JobPreparationTask | None = None
     job_release_task: JobReleaseTask | None = None
@@ -568,8 +550,6 @@ class Workload(_Strict):
                 f"(the job id adds '-' and a {HASH_LENGTH}-character content hash; Batch allows 64)"
             )
         return value
-
-    _environment = field_validator("environment")(lambda cls, value: _check_environment(value))
 
     @field_validator("max_parallel_tasks")
     @classmethod
