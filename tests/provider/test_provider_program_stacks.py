@@ -1,0 +1,40 @@
+"""The real Pulumi program (``__main__.py``) under mocks, per stack file: one hook per listed workload."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stack_config import load_stack_file, to_pulumi_config
+from submission.target import BatchTarget
+from workload_spec import load_workload, plan_job
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The Azure-shaped mocks live with the component tests; reuse them rather than keep a second copy.
+sys.path.insert(0, str(REPO_ROOT / "tests" / "components"))
+from components_mocks import run_program  # noqa: E402 - found through the sys.path entry above
+
+HOOK_TYPE = "pulumi-python:dynamic/batchforge:WorkloadSubmission"
+STACK_FILES = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))
+
+
+@pytest.mark.parametrize("stack_file", STACK_FILES, ids=[path.name for path in STACK_FILES])
+def test_the_program_declares_one_submission_per_workload_of_the_stack(stack_file: Path):
+    stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    config = load_stack_file(stack_file)
+    run = run_program(stack, to_pulumi_config(yaml.safe_load(stack_file.read_text())["config"]))
+
+    hooks = {resource.name: resource.inputs for resource in run.of_type(HOOK_TYPE)}
+    assert sorted(hooks) == sorted(f"workload-{Path(name).stem}" for name in config.workloads)
+    target = BatchTarget.model_validate(run.outputs["batchTarget"])
+    for name in config.workloads:
+        inputs = hooks[f"workload-{Path(name).stem}"]
+        planned = plan_job(load_workload(REPO_ROOT / "workloads" / name), target, repo_root=REPO_ROOT)
+        assert (inputs["jobId"], inputs["contentHash"]) == (planned.job_id, planned.content_hash)
+        assert inputs["deletionMode"] == config.workload_deletion
+        assert inputs["accountEndpoint"] == target.account_endpoint and inputs["authKind"] == "entra-id"
+    # (Mocks do not run providers, so the exported ids are the mocks' own; only the names can be checked.)
+    assert set(run.outputs["workloadJobIds"]) == {Path(name).stem for name in config.workloads}
