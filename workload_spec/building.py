@@ -283,13 +283,13 @@ class TaskBuilder:
             )
 
     def build(self, values: Values) -> bm.BatchTaskCreateOptions:
-        task_id = self._id.render(values)
-        data: dict[str, Any] = {"id": task_id, "commandLine": self._command_line.render(values)}
+        task_id = self._id.renderer(values)
+        data: dict[str, Any] = {"id": task_id, "commandLine": self._command_line.renderer(values)}
         if self._display_name is not None:
             data["displayName"] = self._display_name.render(values)
         if self._env_templates is not None:
             data["environmentSettings"] = [
-                fast_model(bm.EnvironmentSetting, {"name": name, "value": value.render(values)})
+                fast_model(bm.EnvironmentSetting, {"name": name, "value": value.renderer(values)})
                 for name, value in self._env_templates
             ]
         elif self._env_constant is not None:
@@ -332,11 +332,11 @@ class TaskBuilder:
         destination: Template | None,
         upload: bm.OutputFileUploadConfiguration,
     ) -> bm.OutputFile:
-        pattern_text = pattern.render(values)
+        pattern_text = pattern.renderer(values)
         if destination is None:
             path = f"{self._job_id}/{task_id}"
         else:
-            path = f"{self._job_id}/{destination.render(values)}"
+            path = f"{self._job_id}/{destination.renderer(values)}"
             # Tasks that upload to the same place share one (immutable) OutputFile.
             shared = self._output_cache.get((pattern_text, path))
             if shared is not None:

@@ -201,7 +201,7 @@ def _graph_problems(
         id_template = group.id_template()
         path = f"{group.path}.id"
         for index, values in enumerate(group.variables()):
-            task_id = id_template.render(values)
+            task_id = id_template.renderer(values)
             if group.templated and not TASK_ID.match(task_id):
                 collector.add(path, f"renders to '{task_id}' for {_where(group, index)}: {TASK_ID_RULE}")
                 continue
@@ -240,12 +240,12 @@ def _graph_problems(
         templates = [group.compile(text) for text in dependencies.ids]
         spans = [(span.start, span.end) for span in dependencies.ranges]
         for index, values in enumerate(group.variables()):
-            task_id = id_template.render(values)
+            task_id = id_template.renderer(values)
             folded = task_id.lower()
             targets: list[str] = []
             edges[folded] = (targets, spans)
             for dep_index, template in enumerate(templates):
-                target = template.render(values)
+                target = template.renderer(values)
                 targets.append(target.lower())
                 dep_path = f"{group.path}.dependsOn.ids[{dep_index}]"
                 if target.lower() == folded:

@@ -79,7 +79,7 @@ class TaskGroup:
             names = [p.name for p in self.sweep.parameters]
             sequences = [_normalized(p.sequence()) for p in self.sweep.parameters]
             for index, combination in enumerate(itertools.product(*sequences)):
-                values: dict[str, object] = dict(zip(names, combination, strict=True))
+                values: dict[str, object] = dict(zip(names, combination, strict=False))
                 values["index"] = index
                 yield values
         elif self.templated:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r"\{\{|\}\}|\$\{[^}]*\}|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}\s]*))?\}")
 
@@ -32,15 +32,20 @@ class Template:
     text: str
     format_string: str
     placeholders: tuple[Placeholder, ...]
+    # ``render`` without a Python frame per call: the bound ``str.format_map`` (hot in big sweeps).
+    renderer: Callable[[Mapping[str, object]], str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        constant = self.format_string
+        renderer = constant.format_map if self.placeholders else (lambda _values: constant)
+        object.__setattr__(self, "renderer", renderer)
 
     @property
     def is_constant(self) -> bool:
         return not self.placeholders
 
     def render(self, values: Mapping[str, object]) -> str:
-        if not self.placeholders:
-            return self.format_string
-        return self.format_string.format_map(values)
+        return self.renderer(values)
 
 
 def _escape(literal: str) -> str:
