@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from localbatch.service import serve
 
     print(f"local Batch service starting (data dir {data_dir}); Ctrl-C stops it", flush=True)
-    serve(data_dir, port=args.port)
+    serve(data_dir, port=args.port, with_azurite=not args.external_storage)
     return 0
 
 
@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--background", action="store_true", help="detach and return once it is serving")
+    serve.add_argument(
+        "--external-storage",
+        action="store_true",
+        help="do not start Azurite: use the storage account already set in the data dir's localbatch.json",
+    )
     serve.set_defaults(func=cmd_serve)
     for name, func, text in (("stop", cmd_stop, "stop a background service"), ("info", cmd_info, "show endpoint")):
         command = sub.add_parser(name, help=text)

@@ -20,15 +20,15 @@ from typing import Any
 
 from localbatch import autoscale, execution
 from localbatch.account import MAX_DURATION, Account, set_state
+from localbatch.agents import NodeAgents, agent_count
 from localbatch.clock import iso, iso_now, now, parse_duration, parse_iso
 from localbatch.entities import Job, Node, Pool, Task
 from localbatch.execution import ExecutionOutcome, NodeContext, StorageAccess, TaskRun
-from localbatch.workers import WorkerLoops
+from localbatch.workers import install_child_watcher
 
 log = logging.getLogger("localbatch.scheduler")
 SCHEDULABLE_NODE_STATES = ("idle", "running")
 RECENT_TASKS_KEPT = 5
-WORKER_LOOPS = 4
 FLUSH_INTERVAL_SECONDS = 0.2
 TASK_ENDED = {
     "category": "usererror",
@@ -57,7 +57,7 @@ class Scheduler:
         self._retention: list[tuple[str, str, str]] = []  # (deadline iso, node root, task dir)
         self._ip_counter = 0
         self._stopping = False
-        self._workers: WorkerLoops | None = None
+        self._agents: NodeAgents | None = None
 
     # ---- plumbing ----------------------------------------------------------------------------
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -67,7 +67,10 @@ class Scheduler:
         return handle
 
     async def run(self) -> None:
-        self._workers = WorkerLoops(WORKER_LOOPS)
+        agents = agent_count()
+        self._agents = NodeAgents(agents) if agents else None
+        if self._agents is None:
+            install_child_watcher()
         self.rebuild_retention()
         last_flush = 0.0
         loop = asyncio.get_running_loop()
@@ -95,8 +98,8 @@ class Scheduler:
         for handle in handles:
             with contextlib.suppress(BaseException):
                 await handle
-        if self._workers is not None:
-            await asyncio.to_thread(self._workers.close)
+        if self._agents is not None:
+            await self._agents.close()
 
     def node_context(self, pool: Pool, node: Node) -> NodeContext:
         return NodeContext(
@@ -308,10 +311,9 @@ class Scheduler:
     # ---- running things ----------------------------------------------------------------------
     async def execute(self, context: NodeContext, run: TaskRun, limit: timedelta | None) -> ExecutionOutcome:
         try:
-            coroutine = execution.run_task(context, run, max_wall_clock=limit)
-            if self._workers is None:
-                return await coroutine
-            return await self._workers.run(coroutine)
+            if self._agents is None:
+                return await execution.run_task(context, run, max_wall_clock=limit)
+            return await self._agents.run(context, run, limit)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # a bug or an environment problem: report it as the service would

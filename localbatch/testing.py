@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from localbatch import config as config_module
+from localbatch.azurite import Azurite, free_port
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -47,6 +49,7 @@ class LocalBatch:
         self._process: subprocess.Popen[bytes] | None = None
         self._info: dict[str, Any] = {}
         self._config: config_module.ServiceConfig | None = None
+        self._azurite: Azurite | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -65,7 +68,37 @@ class LocalBatch:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / config_module.SERVICE_FILE).unlink()
-        command = [sys.executable, "-m", "localbatch", "serve", "--data-dir", str(self.data_dir), "--port", "0"]
+        # Azurite is started here, not by the service, so that restarting the service keeps it running;
+        # both start at the same time.
+        starting_storage = None
+        if self._azurite is None:
+            config = config_module.load_or_create(self.data_dir)
+            previous = config.storage
+            self._azurite = Azurite(
+                self.data_dir / "azurite",
+                port=free_port(),
+                account_name=previous.account_name if previous else None,
+                account_key=previous.account_key if previous else None,
+            )
+            config.storage = config_module.StorageSettings(
+                account_name=self._azurite.account_name,
+                account_key=self._azurite.account_key,
+                blob_endpoint=self._azurite.blob_endpoint,
+            )
+            config_module.save(self.data_dir, config)
+            starting_storage = threading.Thread(target=self._azurite.start, daemon=True)
+            starting_storage.start()
+        command = [
+            sys.executable,
+            "-m",
+            "localbatch",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            "0",
+            "--external-storage",
+        ]
         log = open(self.data_dir / "service.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             self._process = subprocess.Popen(
@@ -85,6 +118,11 @@ class LocalBatch:
             if info and info.get("pid") == self._process.pid:
                 self._info = info
                 self._config = config_module.load_or_create(self.data_dir)
+                if starting_storage is not None:
+                    starting_storage.join(STARTUP_TIMEOUT_SECONDS)
+                    if not self._azurite or not self._azurite.running:
+                        self.shutdown()
+                        raise LocalBatchError(f"Azurite did not start; see {self.data_dir / 'azurite'}")
                 return
             if self._process.poll() is not None:
                 raise LocalBatchError(f"local Batch service exited during startup:\n{self.log_tail()}")
@@ -93,6 +131,13 @@ class LocalBatch:
         raise LocalBatchError(f"local Batch service did not start in time:\n{self.log_tail()}")
 
     def shutdown(self) -> None:
+        """Stop the service and its Azurite."""
+        self.stop_service()
+        azurite, self._azurite = self._azurite, None
+        if azurite is not None:
+            azurite.stop()
+
+    def stop_service(self) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
@@ -105,8 +150,8 @@ class LocalBatch:
             process.wait()
 
     def restart(self) -> None:
-        """Stop and start the service on the same data dir; the endpoint may change."""
-        self.shutdown()
+        """Stop and start the service on the same data dir (storage keeps running); the endpoint changes."""
+        self.stop_service()
         self.launch()
 
     def log_tail(self, chars: int = 4000) -> str:

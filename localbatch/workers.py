@@ -1,23 +1,19 @@
-"""Event loops in worker threads that run node work (tasks' processes) off the service's own loop.
+"""Child-process watching for event loops that start tasks' processes.
 
-Starting a process blocks its caller for the fork and exec; on the API's loop that would stall every
-request and every dispatch, so runs go to a few worker loops instead. Child processes are watched
-with pidfds on whichever loop started them (Python 3.11's default watcher starts a thread per child).
+Python 3.11's default watcher starts a thread per child process; this one watches each child with a
+pidfd on the loop that started it, which costs nothing per child and works on any loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-T = TypeVar("T")
 _install_lock = threading.Lock()
 _installed = False
 
@@ -92,44 +88,3 @@ else:  # Python 3.12+ watches children with pidfds per loop already
 
     def install_child_watcher() -> None:
         return None
-
-
-class WorkerLoops:
-    """A fixed set of event loops, each in its own daemon thread; `run` awaits a coroutine on one."""
-
-    def __init__(self, count: int) -> None:
-        install_child_watcher()
-        self._loops: list[asyncio.AbstractEventLoop] = []
-        self._threads: list[threading.Thread] = []
-        for index in range(count):
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name=f"localbatch-worker-{index}", daemon=True)
-            thread.start()
-            self._loops.append(loop)
-            self._threads.append(thread)
-        self._next = itertools.cycle(range(count))
-
-    async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run on a worker loop; cancelling the caller cancels the coroutine there too."""
-        loop = self._loops[next(self._next)]
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, loop))
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Cancel whatever still runs (so processes are killed), then stop the loops."""
-
-        async def cancel_all() -> None:
-            current = asyncio.current_task()
-            pending = [t for t in asyncio.all_tasks() if t is not current]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-        for loop in self._loops:
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout)
-            loop.call_soon_threadsafe(loop.stop)
-        for thread in self._threads:
-            thread.join(timeout)
-        for loop in self._loops:
-            with contextlib.suppress(Exception):
-                loop.close()
