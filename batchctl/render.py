@@ -101,9 +101,6 @@ class JobProgress:
                 self._progress.stop_task(row)
 
 
-_MAX_OUTPUT_LINES = 8
-
-
 def _log_hint(task: TaskOutcome) -> str:
     """Both logs on one line when they sit side by side on disk: ``<task dir>/{stdout,stderr}.txt``."""
     out, err = PurePosixPath(task.logs.stdout), PurePosixPath(task.logs.stderr)
@@ -112,11 +109,30 @@ def _log_hint(task: TaskOutcome) -> str:
     return f"{task.logs.stdout}  |  {task.logs.stderr}"
 
 
-def _task_lines(task: TaskOutcome) -> list[Text]:
+def outputs_base(job: JobSummary) -> str:
+    """The longest URL folder every output location of the job shares (the job's folder, usually)."""
+    locations = [output for task in job.tasks for output in task.output_files]
+    if not locations:
+        return ""
+    split = [location.split("/") for location in locations]
+    shared: list[str] = []
+    for parts in zip(*(parts[:-1] for parts in split), strict=False):
+        if any(part != parts[0] for part in parts):
+            break
+        shared.append(parts[0])
+    return "/".join(shared) + "/"
+
+
+def _relative_outputs(task: TaskOutcome, base: str) -> str:
+    return ", ".join(output.removeprefix(base) for output in task.output_files)
+
+
+def _task_lines(task: TaskOutcome, base: str) -> list[Text]:
     exit_code = "-" if task.exit_code is None else str(task.exit_code)
     facts = f" {task.task_id}  exit {exit_code}  {format_duration(task.duration)}"
+    outputs = f"  outputs: {_relative_outputs(task, base)}" if task.output_files else ""
     if task.succeeded:
-        return [Text.assemble("  ", ("ok  ", "green"), facts, ("  " + _log_hint(task), "dim"))]
+        return [Text.assemble("  ", ("ok  ", "green"), facts, ("  " + _log_hint(task), "dim"), (outputs, "cyan"))]
     mark = ("FAIL", "bold red") if task.failed else (task.state[:4].ljust(4), "yellow")
     lines = [Text.assemble("  ", mark, facts)]
     if task.failure:
@@ -124,18 +140,6 @@ def _task_lines(task: TaskOutcome) -> list[Text]:
     lines.append(Text(f"        stderr: {task.logs.stderr}", style="bold"))
     lines.append(Text(f"        stdout: {task.logs.stdout}"))
     lines.extend(Text(f"        output: {output}") for output in task.output_files)
-    return lines
-
-
-def _job_outputs(job: JobSummary) -> list[Text]:
-    """Where the job's output files went, each location once (many tasks often share a folder)."""
-    locations = list(dict.fromkeys(output for task in job.tasks for output in task.output_files))
-    if not locations:
-        return []
-    lines = [Text(f"  outputs ({len(locations)} location(s)):")]
-    lines.extend(Text(f"    {location}", style="cyan") for location in locations[:_MAX_OUTPUT_LINES])
-    if len(locations) > _MAX_OUTPUT_LINES:
-        lines.append(Text(f"    ... and {len(locations) - _MAX_OUTPUT_LINES} more (see each task's outputFiles)"))
     return lines
 
 
@@ -148,9 +152,11 @@ def job_summary_renderable(job: JobSummary) -> Group:
         f"  ({len(job.tasks)} tasks, wall time {format_duration(job.wall_time)})",
     )
     lines: list[Text] = [headline]
+    base = outputs_base(job)
+    if base:
+        lines.append(Text(f"  output files under {base}", style="cyan"))
     for task in job.tasks:
-        lines.extend(_task_lines(task))
-    lines.extend(_job_outputs(job))
+        lines.extend(_task_lines(task, base))
     return Group(*lines)
 
 

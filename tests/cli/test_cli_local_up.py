@@ -101,9 +101,9 @@ def test_local_up_runs_the_stack_then_again_with_keep_then_down(tmp_path):
     out = result.stdout
     assert "all tasks succeeded: 1 job(s), 2 task(s), 2 succeeded, 0 failed" in out
     job_id = re.search(r"(tiny-[0-9a-f]+)", out).group(1)
-    task_dir = Path(re.search(r"ok   greet  exit 0  \S+  (\S+)/\{stdout,stderr\}\.txt", out).group(1))
+    task_dir = Path(re.search(r"ok   greet  exit 0  \S+  (\S+)/\{stdout,stderr\}\.txt  outputs: greet", out).group(1))
     assert (task_dir / "stdout.txt").read_text() == "node ready\n"
-    assert re.search(rf"outputs \(1 location\(s\)\):\n    http://127\.0\.0\.1:\d+/\S+/outputs/{job_id}/greet", out)
+    assert re.search(rf"output files under http://127\.0\.0\.1:\d+/\S+/outputs/{job_id}/\n", out)
     # Same data dir, unchanged workload: state survived the restart and nothing is submitted twice.
     kept = _up(root, data_dir, "--keep")
     assert kept.exit_code == 0, kept.output

@@ -102,8 +102,8 @@ def test_summary_points_failed_tasks_to_their_stderr_and_lists_outputs():
     assert "failure: FailureExitCode" in text
     assert "exit 3" in text
     assert "secret" not in text and "sig=" not in text
-    assert "ok   t-ok  exit 0  2.5s  batchctl logs j1 t-ok  |  batchctl logs j1 t-ok --stderr" in text
-    assert "outputs (1 location(s)):\n    http://127.0.0.1:1/acct/outputs/t-ok/out" in text
+    assert "output files under http://127.0.0.1:1/acct/outputs/t-ok/" in text
+    assert "ok   t-ok  exit 0  2.5s  batchctl logs j1 t-ok  |  batchctl logs j1 t-ok --stderr  outputs: out" in text
     assert "run failed: 1 job(s), 2 task(s), 1 succeeded, 1 failed" in text
 
 
