@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -396,4 +397,6 @@ def promote(
 
 
 def main() -> None:
+    # azure-identity logs every credential it tried as a warning; the CLI reports one message instead.
+    logging.getLogger("azure.identity").setLevel(logging.CRITICAL)
     app()

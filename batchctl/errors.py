@@ -46,6 +46,17 @@ def _service_message(error: HttpResponseError) -> str:
     return f"{error.status_code or ''} {reason}".strip()
 
 
+_SIGN_IN_HINT = "sign in with `az login` (CI: workload identity federation), or use --local for the local service"
+
+
+def _auth_message(error: ClientAuthenticationError) -> str:
+    if getattr(error, "response", None) is not None:
+        return _service_message(error)
+    # No response: the credential itself found no identity (DefaultAzureCredential tried every source).
+    first_line = str(error.message or error).strip().splitlines()[0] if str(error).strip() else "no credential"
+    return f"{first_line} ({_SIGN_IN_HINT})"
+
+
 @contextmanager
 def reported_errors(stderr: Console) -> Iterator[None]:
     """Turns expected failures into one message and an exit code; anything else is a real bug and propagates."""
@@ -66,7 +77,7 @@ def reported_errors(stderr: Console) -> Iterator[None]:
         raise typer.Exit(ExitCode.NOT_FOUND) from None
     except ClientAuthenticationError as denied:
         stderr.print(
-            f"error: authentication failed: {_service_message(denied)}", markup=False, highlight=False, soft_wrap=True
+            f"error: authentication failed: {_auth_message(denied)}", markup=False, highlight=False, soft_wrap=True
         )
         raise typer.Exit(ExitCode.SERVICE_ERROR) from None
     except HttpResponseError as failed:

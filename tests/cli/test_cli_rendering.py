@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import typer
 from cli_fake_batch import FakeBatch, counts, job, task
 from rich.console import Console
 
@@ -163,3 +164,30 @@ def test_last_lines_edges():
     assert last_lines(b"x\ny", 1) == b"y"
     assert last_lines(b"x\ny\n", 0) == b""
     assert last_lines(b"", 3) == b""
+
+
+def test_service_and_credential_errors_become_one_line():
+    from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+    from rich.console import Console as RichConsole
+
+    from batchctl.errors import reported_errors
+
+    def message_of(error: Exception) -> tuple[int, str]:
+        console = RichConsole(width=300, record=True, color_system=None)
+        try:
+            with reported_errors(console):
+                raise error
+        except typer.Exit as stopped:
+            return stopped.exit_code, console.export_text().strip()
+        raise AssertionError("not reported")
+
+    no_identity = ClientAuthenticationError(
+        message="DefaultAzureCredential failed to retrieve a token.\nAttempted: ..."
+    )
+    assert message_of(no_identity) == (
+        ExitCode.SERVICE_ERROR,
+        "error: authentication failed: DefaultAzureCredential failed to retrieve a token. "
+        "(sign in with `az login` (CI: workload identity federation), or use --local for the local service)",
+    )
+    unreachable = ServiceRequestError("Connection refused\nmore detail")
+    assert message_of(unreachable) == (ExitCode.SERVICE_ERROR, "error: cannot reach the service: Connection refused")
