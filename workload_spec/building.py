@@ -32,7 +32,7 @@ from workload_spec.model import (
     UserIdentity,
     Workload,
 )
-from workload_spec.templates import Template
+from workload_spec.templates import Template, literal_template
 
 ModelT = TypeVar("ModelT", bound=Any)
 Values = Mapping[str, object]
@@ -122,10 +122,6 @@ def exit_conditions(conditions: ExitConditions | None) -> bm.ExitConditions | No
 ResourceFilesMaker = Callable[[Values], list[bm.ResourceFile]]
 
 
-def _render_optional(template: Template | None, values: Values) -> str | None:
-    return None if template is None else template.render(values)
-
-
 def _local_files(spec: LocalOrUrlFile, context: BuildContext) -> list[bm.ResourceFile]:
     files: list[bm.ResourceFile] = []
     is_folder = spec.source in context.local_folders
@@ -173,9 +169,18 @@ def resource_files_maker(
         else:
             constant.append(entry({}))
     if not varying:
-        shared = constant
-        return lambda values: shared
+        return ConstantFiles(constant)
     return lambda values: [*constant, *(make(values) for make in varying)]
+
+
+class ConstantFiles:
+    """Resource files that are the same for every task: one list, shared by all of them."""
+
+    def __init__(self, files: list[bm.ResourceFile]) -> None:
+        self.files = files
+
+    def __call__(self, values: Values) -> list[bm.ResourceFile]:
+        return self.files
 
 
 def _spec_strings(spec: ResourceFileSpec) -> list[str]:
@@ -228,27 +233,42 @@ def _container_builder(
 
 
 class TaskBuilder:
-    """Builds the ``BatchTaskCreateOptions`` of one group's tasks from their placeholder values."""
+    """Builds the ``BatchTaskCreateOptions`` of one group's tasks from their rows of placeholder values.
+
+    Strings are rendered with ``str.format(*row)`` bound to positional format strings; a by-name dict
+    is made only for the rarely templated parts (URL resource files, multi-instance settings).
+    """
 
     def __init__(self, group: TaskGroup, context: BuildContext) -> None:
         template = group.template
-        compile_text = group.compile
-        self._group = group
-        self._id = group.id_template()
-        self._display_name = compile_text(template.display_name) if template.display_name else None
-        self._command_line = compile_text(template.command_line)
+        names = group.names()
+        self._names = names
+
+        def formatter(text: str) -> Callable[..., str]:
+            return group.compile(text).row_formatter(names)
+
+        self._files = group.files
+        self._id = group.id_template().row_formatter(names)
+        self._display_name = formatter(template.display_name) if template.display_name else None
+        self._command_line = formatter(template.command_line)
         self._job_id = context.job_id
         self._identity = context.identity
         self._outputs_url = context.target.outputs_container_url
         self._resources_url = context.target.resources_container_url
-        env_templates = [(name, compile_text(value)) for name, value in template.environment.items()]
-        self._env_templates = env_templates if any(not t.is_constant for _, t in env_templates) else None
-        self._env_constant = environment_settings(template.environment)
-        self._resource_files = resource_files_maker(template.resource_files, compile_text, context)
+        env_templates = [(name, group.compile(value)) for name, value in template.environment.items()]
+        self._env_formatters = (
+            [(name, t.row_formatter(names)) for name, t in env_templates]
+            if any(not t.is_constant for _, t in env_templates)
+            else None
+        )
+        self._env_constant = environment_settings(
+            {name: t.render({}) for name, t in env_templates} if self._env_formatters is None else {}
+        )
+        self._resource_files = resource_files_maker(template.resource_files, group.compile, context)
         self._outputs = [
             (
-                compile_text(output.pattern),
-                compile_text(output.destination) if output.destination else None,
+                formatter(output.pattern),
+                formatter(output.destination) if output.destination else None,
                 bm.OutputFileUploadConfiguration(upload_condition=output.upload_condition),
             )
             for output in template.output_files
@@ -266,10 +286,10 @@ class TaskBuilder:
         conditions = exit_conditions(template.exit_conditions)
         if conditions is not None:
             self._fixed["exitConditions"] = conditions
-        self._dependency_ids: list[Template] = []
+        self._dependency_ids: list[Callable[..., str]] = []
         self._dependency_ranges: list[bm.BatchTaskIdRange] = []
         if template.depends_on is not None:
-            self._dependency_ids = [compile_text(text) for text in template.depends_on.ids]
+            self._dependency_ids = [formatter(text) for text in template.depends_on.ids]
             self._dependency_ranges = [
                 bm.BatchTaskIdRange(start=span.start, end=span.end) for span in template.depends_on.ranges
             ]
@@ -278,25 +298,29 @@ class TaskBuilder:
             settings = template.multi_instance
             self._multi_instance = (
                 settings.number_of_instances,
-                compile_text(settings.coordination_command_line),
-                resource_files_maker(settings.common_resource_files, compile_text, context),
+                group.compile(settings.coordination_command_line),
+                resource_files_maker(settings.common_resource_files, group.compile, context),
             )
+        self._needs_values = self._multi_instance is not None or (
+            self._resource_files is not None and not isinstance(self._resource_files, ConstantFiles)
+        )
 
-    def build(self, values: Values) -> bm.BatchTaskCreateOptions:
-        task_id = self._id.renderer(values)
-        data: dict[str, Any] = {"id": task_id, "commandLine": self._command_line.renderer(values)}
+    def build(self, row: tuple[object, ...]) -> bm.BatchTaskCreateOptions:
+        task_id = self._id(*row)
+        data: dict[str, Any] = {"id": task_id, "commandLine": self._command_line(*row)}
         if self._display_name is not None:
-            data["displayName"] = self._display_name.render(values)
-        if self._env_templates is not None:
+            data["displayName"] = self._display_name(*row)
+        if self._env_formatters is not None:
             data["environmentSettings"] = [
-                fast_model(bm.EnvironmentSetting, {"name": name, "value": value.renderer(values)})
-                for name, value in self._env_templates
+                fast_model(bm.EnvironmentSetting, {"name": name, "value": format_value(*row)})
+                for name, format_value in self._env_formatters
             ]
         elif self._env_constant is not None:
             data["environmentSettings"] = self._env_constant
+        values: Values = dict(zip(self._names, row, strict=True)) if self._needs_values else {}
         files = self._resource_files(values) if self._resource_files is not None else []
-        if self._group.files:
-            item = self._group.files[int(values["index"])]  # type: ignore[call-overload]
+        if self._files:
+            item = self._files[row[0]]  # type: ignore[call-overload]  # per-file rows start with the index
             own = {"httpUrl": blob_url(self._resources_url, item.blob_name), "filePath": item.relative_path}
             if self._identity is not None:
                 own["identityReference"] = self._identity
@@ -304,11 +328,11 @@ class TaskBuilder:
         if files:
             data["resourceFiles"] = files
         if self._outputs:
-            data["outputFiles"] = [self._output_file(task_id, values, *output) for output in self._outputs]
+            data["outputFiles"] = [self._output_file(task_id, row, *output) for output in self._outputs]
         if self._dependency_ids or self._dependency_ranges:
             dependencies: dict[str, Any] = {}
             if self._dependency_ids:
-                dependencies["taskIds"] = [template.render(values) for template in self._dependency_ids]
+                dependencies["taskIds"] = [format_id(*row) for format_id in self._dependency_ids]
             if self._dependency_ranges:
                 dependencies["taskIdRanges"] = self._dependency_ranges
             data["dependsOn"] = fast_model(bm.BatchTaskDependencies, dependencies)
@@ -327,16 +351,16 @@ class TaskBuilder:
     def _output_file(
         self,
         task_id: str,
-        values: Values,
-        pattern: Template,
-        destination: Template | None,
+        row: tuple[object, ...],
+        pattern: Callable[..., str],
+        destination: Callable[..., str] | None,
         upload: bm.OutputFileUploadConfiguration,
     ) -> bm.OutputFile:
-        pattern_text = pattern.renderer(values)
+        pattern_text = pattern(*row)
         if destination is None:
             path = f"{self._job_id}/{task_id}"
         else:
-            path = f"{self._job_id}/{destination.renderer(values)}"
+            path = f"{self._job_id}/{destination(*row)}"
             # Tasks that upload to the same place share one (immutable) OutputFile.
             shared = self._output_cache.get((pattern_text, path))
             if shared is not None:
@@ -361,7 +385,7 @@ class TaskBuilder:
 
 
 def _literal(text: str) -> Template:
-    return Template(text, text, ())
+    return literal_template(text)
 
 
 def preparation_task(task: JobPreparationTask, context: BuildContext) -> bm.BatchJobPreparationTask:

@@ -198,10 +198,10 @@ def _graph_problems(
     first_seen: dict[str, str] = {}
     integer_ids: set[int] = set()
     for group in groups:
-        id_template = group.id_template()
+        format_id = group.id_template().row_formatter(group.names())
         path = f"{group.path}.id"
-        for index, values in enumerate(group.variables()):
-            task_id = id_template.renderer(values)
+        for index, row in enumerate(group.rows()):
+            task_id = format_id(*row)
             if group.templated and not TASK_ID.match(task_id):
                 collector.add(path, f"renders to '{task_id}' for {_where(group, index)}: {TASK_ID_RULE}")
                 continue
@@ -236,16 +236,17 @@ def _graph_problems(
                 )
         if not dependencies.ids and not dependencies.ranges:
             continue
-        id_template = group.id_template()
-        templates = [group.compile(text) for text in dependencies.ids]
+        names = group.names()
+        format_id = group.id_template().row_formatter(names)
+        formatters = [group.compile(text).row_formatter(names) for text in dependencies.ids]
         spans = [(span.start, span.end) for span in dependencies.ranges]
-        for index, values in enumerate(group.variables()):
-            task_id = id_template.renderer(values)
+        for index, row in enumerate(group.rows()):
+            task_id = format_id(*row)
             folded = task_id.lower()
             targets: list[str] = []
             edges[folded] = (targets, spans)
-            for dep_index, template in enumerate(templates):
-                target = template.renderer(values)
+            for dep_index, format_target in enumerate(formatters):
+                target = format_target(*row)
                 targets.append(target.lower())
                 dep_path = f"{group.path}.dependsOn.ids[{dep_index}]"
                 if target.lower() == folded:

@@ -2,7 +2,7 @@
 
 A group is one part of ``tasks``: a listed task (no placeholders), the sweep (one task per combination of
 parameter values, in ``itertools.product`` order, first parameter outermost) or the per-file factory (one
-task per input file, in path order). Nothing here holds all tasks at once: ``variables()`` streams them.
+task per input file, in path order). Nothing here holds all tasks at once: ``rows()`` streams them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from workload_spec.model import PER_FILE_PLACEHOLDERS, SWEEP_BUILTINS, Sweep, TaskTemplate, Workload
-from workload_spec.templates import Template, compile_template
+from workload_spec.templates import Template, compile_template, literal_template
 
 DEFAULT_FACTORY_TASK_ID = "{index}"
 
@@ -66,28 +66,31 @@ class TaskGroup:
         """The template for one of this group's strings (listed tasks take every string literally)."""
         if self.templated:
             return compile_template(text)
-        return Template(text, text, ())
+        return literal_template(text)
 
     def id_template(self) -> Template:
         if self.template.id is not None:
             return self.compile(self.template.id)
         return compile_template(DEFAULT_FACTORY_TASK_ID)
 
-    def variables(self) -> Iterator[dict[str, object]]:
-        """Placeholder values for each task of the group, in order."""
+    def rows(self) -> Iterator[tuple[object, ...]]:
+        """Placeholder values for each task of the group, in order, one tuple aligned with ``names()``."""
         if self.sweep is not None:
-            names = [p.name for p in self.sweep.parameters]
             sequences = [_normalized(p.sequence()) for p in self.sweep.parameters]
             for index, combination in enumerate(itertools.product(*sequences)):
-                values: dict[str, object] = dict(zip(names, combination, strict=False))
-                values["index"] = index
-                yield values
+                yield (*combination, index)
         elif self.templated:
             for index, item in enumerate(self.files):
                 path = PurePosixPath(item.relative_path)
-                yield {"index": index, "filePath": item.relative_path, "fileName": path.name, "fileStem": path.stem}
+                yield (index, item.relative_path, path.name, path.stem)
         else:
-            yield {}
+            yield ()
+
+    def variables(self) -> Iterator[dict[str, object]]:
+        """The same values as :meth:`rows`, by name."""
+        names = self.names()
+        for row in self.rows():
+            yield dict(zip(names, row, strict=True))
 
     def samples(self) -> dict[str, list[object]]:
         """A few values per placeholder, enough to check format specs without expanding the group."""

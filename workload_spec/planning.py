@@ -102,9 +102,9 @@ def iter_tasks(groups: Sequence[TaskGroup], context: BuildContext) -> Iterator[b
     comes after its map tasks), otherwise listed tasks, then the sweep, then per-file tasks."""
     ordered = sorted(groups, key=lambda group: group.template.depends_on is not None)
     for group in ordered:
-        builder = TaskBuilder(group, context)
-        for values in group.variables():
-            yield builder.build(values)
+        build = TaskBuilder(group, context).build
+        for row in group.rows():
+            yield build(row)
 
 
 def _all_tasks(groups: Sequence[TaskGroup], context: BuildContext) -> list[bm.BatchTaskCreateOptions]:

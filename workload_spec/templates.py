@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r"\{\{|\}\}|\$\{[^}]*\}|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}\s]*))?\}")
@@ -36,8 +36,11 @@ class Template:
     renderer: Callable[[Mapping[str, object]], str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        constant = self.format_string
-        renderer = constant.format_map if self.placeholders else (lambda _values: constant)
+        if self.placeholders:
+            renderer = self.format_string.format_map
+        else:
+            constant = self.format_string.format_map({})
+            renderer = lambda _values: constant  # noqa: E731 - a constant needs no formatting
         object.__setattr__(self, "renderer", renderer)
 
     @property
@@ -47,36 +50,49 @@ class Template:
     def render(self, values: Mapping[str, object]) -> str:
         return self.renderer(values)
 
+    def row_formatter(self, names: Sequence[str]) -> Callable[..., str]:
+        """``str.format`` bound to this template with placeholders as positions in ``names``.
+
+        Called as ``formatter(*row)`` with one value per name: no dict per task, no Python frame.
+        """
+        if not self.placeholders:
+            return self.format_string.format
+        position = {name: index for index, name in enumerate(names)}
+        return _translate(self.text, lambda name, spec: f"{{{position[name]}:{spec}}}")[0].format
+
 
 def _escape(literal: str) -> str:
     return literal.replace("{", "{{").replace("}", "}}")
 
 
-def compile_template(text: str) -> Template:
+def _translate(text: str, field_text: Callable[[str, str], str]) -> tuple[str, list[Placeholder]]:
     pieces: list[str] = []
     found: list[Placeholder] = []
     position = 0
     for match in _TOKEN.finditer(text):
         pieces.append(_escape(text[position : match.start()]))
         token = match.group(0)
-        if token == "{{":
-            pieces.append("{{")
-        elif token == "}}":
-            pieces.append("}}")
+        if token in ("{{", "}}"):
+            pieces.append(token)
         elif token.startswith("$"):
             pieces.append(_escape(token))
         else:
             name, spec = match.group(1), match.group(2) or ""
             found.append(Placeholder(name, spec))
-            pieces.append(f"{{{name}:{spec}}}" if spec else f"{{{name}}}")
+            pieces.append(field_text(name, spec))
         position = match.end()
     pieces.append(_escape(text[position:]))
-    return Template(text, "".join(pieces), tuple(found))
+    return "".join(pieces), found
 
 
-def literal_text(text: str) -> str:
-    """What a template renders to when it has no placeholders (``{{`` -> ``{``)."""
-    return compile_template(text).format_string.format_map({})
+def compile_template(text: str) -> Template:
+    format_string, found = _translate(text, lambda name, spec: f"{{{name}:{spec}}}" if spec else f"{{{name}}}")
+    return Template(text, format_string, tuple(found))
+
+
+def literal_template(text: str) -> Template:
+    """A template that renders to ``text`` exactly (listed tasks take their strings literally)."""
+    return Template(text, _escape(text), ())
 
 
 def placeholder_problems(template: Template, samples: Mapping[str, Iterable[object]]) -> list[str]:

@@ -384,3 +384,30 @@ def test_numbers_and_booleans_in_environment_and_metadata_are_text(repo: Path, w
     assert [(e.name, e.value) for e in planned.job.common_environment_settings] == [("THREADS", "4"), ("DEBUG", "true")]
     assert planned.job.metadata[0].value == "1.5"
     assert planned.tasks[0].environment_settings[0].value == "0.25"
+
+
+def test_braces_listed_tasks_literal_and_factory_escapes(repo: Path, write_workload, target: BatchTarget):
+    path = write_workload(
+        "w.yaml",
+        """
+        id: braces
+        pool: cpu
+        tasks:
+          list:
+            - id: literal
+              commandLine: "/bin/sh -c 'echo {{a}} {b} ${HOME}'"
+              environment: {JSON: '{"k": 1}'}
+          sweep:
+            parameters: [{name: n, values: [x]}]
+            task:
+              displayName: "constant {{text}}"
+              commandLine: "/bin/sh -c 'echo {n} {{n}} ${HOME} | awk \\"{print $1}\\"'"
+              environment: {JSON: '{"k": "{n}"}', FIXED: "{{fixed}}"}
+        """,
+    )
+    listed, swept = plan_job(load_workload(path), target, repo_root=repo).tasks
+    assert listed.command_line == "/bin/sh -c 'echo {{a}} {b} ${HOME}'"
+    assert listed.environment_settings[0].value == '{"k": 1}'
+    assert swept.display_name == "constant {text}"
+    assert swept.command_line == "/bin/sh -c 'echo x {n} ${HOME} | awk \"{print $1}\"'"
+    assert [(e.name, e.value) for e in swept.environment_settings] == [("JSON", '{"k": "x"}'), ("FIXED", "{fixed}")]
