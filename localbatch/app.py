@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -79,7 +80,19 @@ def build_app(config: ServiceConfig, account: Account, scheduler: Scheduler) -> 
             media_type="application/json;odata=minimalmetadata",
         )
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            error = BatchApiError(405, "UnsupportedHttpVerb", "The resource doesn't support the specified HTTP verb.")
+        else:
+            error = BatchApiError(exc.status_code, "InvalidUri", "The requested URI does not represent any resource.")
+        return await on_error(request, error)
+
+    async def empty_list(request: Request) -> Response:
+        return json_response({"odata.metadata": f"{base_url(request)}/$metadata#applications", "value": []})
+
     routes = [
+        Route("/applications", empty_list, methods=["GET"]),
         *pools.routes,
         *jobs.routes,
         *tasks.routes,
@@ -87,7 +100,9 @@ def build_app(config: ServiceConfig, account: Account, scheduler: Scheduler) -> 
         Route(ADMIN_PREFIX + "faults", get_faults, methods=["GET"]),
         Route(ADMIN_PREFIX + "faults", put_faults, methods=["PUT"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={BatchApiError: on_error})
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={BatchApiError: on_error, HTTPException: on_http_error}
+    )
     app.state.account = account
     app.state.scheduler = scheduler
     app.state.faults = FaultInjector(config.faults)

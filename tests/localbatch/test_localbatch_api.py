@@ -170,3 +170,11 @@ def test_filter_select_and_paging(client: BatchClient, pool_id: str) -> None:
     with pytest.raises(HttpResponseError) as bad_filter:
         list(client.list_tasks(job_id, filter="state eq"))
     assert bad_filter.value.error.code == "InvalidQueryParameterValue"
+
+
+def test_unknown_paths_answer_with_an_odata_error(client: BatchClient) -> None:
+    status, body = _raw(client, "GET", "/no/such/resource", None)
+    assert (status, body["code"]) == (404, "InvalidUri")
+    status, body = _raw(client, "PATCH", "/jobs", {})
+    assert (status, body["code"]) == (405, "UnsupportedHttpVerb")
+    assert list(client.list_applications()) == []
