@@ -67,8 +67,16 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; exiting through SystemExit (rather than the
+    # default action, which kills the process on the spot) lets `serve` stop Azurite on the way out.
+    raise SystemExit(128 + signum)
+
+
 def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0, with_azurite: bool = True) -> None:
     data_dir = data_dir.resolve()
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
     config = config_module.load_or_create(data_dir)
     azurite = start_storage(data_dir, config) if with_azurite else None
     if config.storage is None:
