@@ -51,8 +51,7 @@ StackOutputsOption = Annotated[
     Path | None,
     typer.Option(
         "--stack-outputs",
-        help="JSON from `pulumi stack output --json --show-secrets` (uses its batchTarget output). "
-        "Auth: DefaultAzureCredential.",
+        help="JSON from `pulumi stack output --json` (uses its batchTarget output). Auth: DefaultAzureCredential.",
         dir_okay=False,
     ),
 ]

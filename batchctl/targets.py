@@ -53,7 +53,7 @@ def _snake_keys(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def target_from_stack_outputs(path: Path) -> BatchTarget:
-    """Reads the JSON that ``pulumi stack output --json --show-secrets`` prints and builds the target."""
+    """Reads the JSON that ``pulumi stack output --json`` prints and builds the target."""
     label = str(path)
     try:
         outputs = json.loads(path.read_text(encoding="utf-8"))

@@ -182,3 +182,25 @@ def test_flags_need_an_endpoint_and_well_formed_pools():
         TargetOptions(endpoint="https://a", pools=("cpu=cpu-1",), resources_url="r", outputs_url="o")
     )
     assert target.pool_ids == {"cpu": "cpu-1"}
+
+
+def test_target_from_the_programs_own_snake_case_output(tmp_path):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "batchTarget": {
+                    "account_endpoint": "https://acct.westeurope.batch.azure.com",
+                    "auth": {"kind": "entra-id"},
+                    "pool_ids": {"cpu": "cpu-1234abcd"},
+                    "resources_container_url": "https://st.blob.core.windows.net/resources",
+                    "outputs_container_url": "https://st.blob.core.windows.net/outputs",
+                    "identity_resource_id": "/subscriptions/s/resourceGroups/rg/providers/x/userAssignedIdentities/id",
+                }
+            }
+        )
+    )
+    target = resolve_target(TargetOptions(outputs_file=outputs, endpoint="https://other.batch.azure.com"))
+    assert target.account_endpoint == "https://other.batch.azure.com"
+    assert target.pool_ids == {"cpu": "cpu-1234abcd"}
+    assert target.identity_resource_id.endswith("/userAssignedIdentities/id")
