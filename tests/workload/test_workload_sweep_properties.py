@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,7 +55,7 @@ def test_sweep_is_the_cartesian_product(kinds):
         },
     }
     workload = validate_workload_data(data, "prop.yaml")
-    planned = plan_job(workload, TARGET, repo_root=__import__("pathlib").Path("."))
+    planned = plan_job(workload, TARGET, repo_root=Path("."))
     expected = list(itertools.product(*(_values(p) for p in parameters)))
     assert len(planned.tasks) == len(expected)
     assert [task.id for task in planned.tasks] == [str(index) for index in range(len(expected))]
@@ -77,7 +78,7 @@ def test_range_counts_include_stop_when_reached(start, span, step):
             }
         },
     }
-    planned = plan_job(validate_workload_data(data, "r.yaml"), TARGET, repo_root=__import__("pathlib").Path("."))
+    planned = plan_job(validate_workload_data(data, "r.yaml"), TARGET, repo_root=Path("."))
     values = [int(task.command_line.split()[1]) for task in planned.tasks]
     assert values == list(range(start, stop + 1, step))
     assert values[-1] <= stop < values[-1] + step
