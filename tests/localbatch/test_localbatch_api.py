@@ -178,3 +178,13 @@ def test_unknown_paths_answer_with_an_odata_error(client: BatchClient) -> None:
     status, body = _raw(client, "PATCH", "/jobs", {})
     assert (status, body["code"]) == (405, "UnsupportedHttpVerb")
     assert list(client.list_applications()) == []
+
+
+def test_create_tasks_halves_chunks_the_service_finds_too_large(client: BatchClient) -> None:
+    job_id = unique("bigbodies")
+    client.create_job(m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id="not-created")))
+    padding = "x" * 15_000  # 100 such tasks make a body over the 1 MiB limit; 50 do not
+    tasks = [m.BatchTaskCreateOptions(id=f"big-{i}", command_line=f"echo {padding}") for i in range(150)]
+    result = client.create_tasks(job_id, tasks)
+    assert sorted(r.task_id for r in result.result_values) == sorted(t.id for t in tasks)
+    assert client.get_job_task_counts(job_id).task_counts.active == 150
