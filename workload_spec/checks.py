@@ -24,6 +24,8 @@ from workload_spec.model import (
 from workload_spec.templates import compile_template, placeholder_problems
 
 _PER_PATH_LIMIT = 5
+# The service rejects a task whose dependsOn.taskIds add up to more (TaskDependencyListTooLong).
+MAX_DEPENDENCY_ID_CHARS = 64_000
 DEFAULT_PREPARATION_ID = "jobpreparation"
 DEFAULT_RELEASE_ID = "jobrelease"
 
@@ -254,6 +256,13 @@ def _graph_problems(
                 elif target.lower() not in first_seen and all_tasks_known:
                     where = "" if not group.templated else f" (renders to '{target}' for {_where(group, index)})"
                     collector.add(dep_path, f"no task with id '{target}' in this workload{where}")
+            listed_chars = sum(map(len, targets))
+            if listed_chars > MAX_DEPENDENCY_ID_CHARS:
+                collector.add(
+                    f"{group.path}.dependsOn.ids",
+                    f"task '{task_id}' lists {listed_chars:,} characters of task ids; the service allows "
+                    f"{MAX_DEPENDENCY_ID_CHARS:,} (use ranges of integer ids instead)",
+                )
             if spans and task_id.isdigit():
                 number = int(task_id)
                 for range_index, (start, end) in enumerate(spans):

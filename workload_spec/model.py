@@ -247,8 +247,8 @@ class OutputFileSpec(_Strict):
 class TaskIdRange(_Strict):
     """Tasks with the integer ids start..end, both included (Batch task id ranges)."""
 
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    start: int = Field(ge=0, le=2**31 - 1)
+    end: int = Field(ge=0, le=2**31 - 1)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -421,3 +421,13 @@ def test_a_sweep_too_large_to_submit_is_refused_without_expanding_it(problems_of
             task: {commandLine: "echo {a} {b}"}
         """
     ) == ["workloads/w.yaml: tasks.sweep.parameters: expands to 10,000,000,000 tasks; at most 1,000,000"]
+
+
+def test_dependency_id_lists_longer_than_the_service_allows(problems_of):
+    names = [f"task-with-a-long-name-{i:05d}" for i in range(2400)]
+    listed = "\n".join(f"    - {{id: {name}, commandLine: echo}}" for name in names)
+    last = f"    - {{id: last, commandLine: echo, dependsOn: {{ids: [{', '.join(names)}]}}}}"
+    assert problems_of(f"id: w\npool: cpu\ntasks:\n  list:\n{listed}\n{last}\n") == [
+        "workloads/w.yaml: tasks.list[2400].dependsOn.ids: task 'last' lists 64,800 characters of task ids; "
+        "the service allows 64,000 (use ranges of integer ids instead)"
+    ]
