@@ -75,3 +75,16 @@ def test_duplicate_yaml_keys_are_rejected():
 def test_invalid_input_renders_one_line_per_problem_without_duplicates():
     error = InvalidInput([Problem("f.yaml", "a", "bad"), Problem("f.yaml", "", "worse"), Problem("f.yaml", "a", "bad")])
     assert str(error) == "f.yaml: a: bad\nf.yaml: worse"
+
+
+def test_duration_errors_say_what_a_duration_looks_like():
+    from datetime import timedelta
+
+    class Timed(_Strict):
+        limit: timedelta
+
+    with pytest.raises(ValidationError) as caught:
+        Timed.model_validate({"limit": "soon"})
+    assert [str(p) for p in problems_from_validation_error(caught.value, Timed, "w.yaml")] == [
+        "w.yaml: limit: must be a duration such as PT1H or 01:00:00"
+    ]

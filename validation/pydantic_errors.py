@@ -33,8 +33,8 @@ _TYPE_WORDS = {
     "missing": "is required",
     "url_parsing": "must be a URL",
     "url_scheme": "must be an http or https URL",
-    "timedelta_type": "must be a duration such as PT1H or 01:00:00",
-    "timedelta_parsing": "must be a duration such as PT1H or 01:00:00",
+    "time_delta_type": "must be a duration such as PT1H or 01:00:00",
+    "time_delta_parsing": "must be a duration such as PT1H or 01:00:00",
     "none_required": "must be empty",
     "enum": "must be one of {expected}",
 }
