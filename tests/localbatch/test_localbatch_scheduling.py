@@ -373,3 +373,21 @@ def test_resize_and_autoscale(client: BatchClient) -> None:
     client.disable_pool_auto_scale(pool_id)
     assert client.get_pool(pool_id).enable_auto_scale is False
     client.begin_delete_pool(pool_id, polling_interval=0.1).result()
+
+
+def test_retention_time_removes_task_files_and_job_wall_clock_ends_the_job(client: BatchClient, pool_id: str) -> None:
+    job_id = new_job(
+        client, pool_id, "retain", constraints=m.BatchJobConstraints(max_wall_clock_time=timedelta(seconds=3))
+    )
+    client.create_task(
+        job_id,
+        m.BatchTaskCreateOptions(
+            id="short-lived",
+            command_line=f"{SH} 'echo bye'",
+            constraints=m.BatchTaskConstraints(retention_time=timedelta(seconds=1)),
+        ),
+    )
+    wait_for(lambda: client.get_task(job_id, "short-lived").state == "completed", what="task completed")
+    wait_for(lambda: not list(client.list_task_files(job_id, "short-lived")), what="task files removed")
+    wait_for(lambda: client.get_job(job_id).state == "completed", what="job ended by its wall clock")
+    assert client.get_job(job_id).execution_info.termination_reason == "MaxWallClockTimeExpiry"
