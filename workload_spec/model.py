@@ -513,7 +513,11 @@ class Workload(_Strict):
         populate_by_name=True,
         frozen=True,
         title="batchforge workload",
-        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            # 'x-...' keys hold YAML anchors to reuse with '<<: *name'.
+            "patternProperties": {"^x-": {}},
+        },
     )
 
     id: str = Field(description=f"Job id prefix: letters, digits, '-' and '_', at most {MAX_WORKLOAD_ID_LENGTH}")
@@ -540,6 +544,14 @@ class Workload(_Strict):
     def source(self) -> str:
         """The file label problems are reported with, e.g. ``workloads/sweep.yaml``."""
         return self._source
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extension_keys(cls, data: Any) -> Any:
+        # Top-level 'x-...' keys hold YAML anchors for reuse ('<<: *defaults'); they are not workload content.
+        if isinstance(data, dict) and any(isinstance(key, str) and key.startswith("x-") for key in data):
+            return {key: value for key, value in data.items() if not (isinstance(key, str) and key.startswith("x-"))}
+        return data
 
     @field_validator("id")
     @classmethod

@@ -411,3 +411,28 @@ def test_braces_listed_tasks_literal_and_factory_escapes(repo: Path, write_workl
     assert swept.display_name == "constant {text}"
     assert swept.command_line == "/bin/sh -c 'echo x {n} ${HOME} | awk \"{print $1}\"'"
     assert [(e.name, e.value) for e in swept.environment_settings] == [("JSON", '{"k": "x"}'), ("FIXED", "{fixed}")]
+
+
+def test_yaml_anchors_and_merge_keys_share_settings(repo: Path, write_workload, target: BatchTarget):
+    path = write_workload(
+        "w.yaml",
+        """
+        id: anchors
+        pool: cpu
+        x-defaults: &defaults
+          constraints: {maxWallClockTime: PT5M, maxTaskRetryCount: 1}
+          environment: {MODE: fast}
+        tasks:
+          list:
+            - <<: *defaults
+              id: a
+              commandLine: echo a
+            - <<: *defaults
+              id: b
+              commandLine: echo b
+              environment: {MODE: slow}
+        """,
+    )
+    a, b = plan_job(load_workload(path), target, repo_root=repo).tasks
+    assert a.constraints.max_task_retry_count == b.constraints.max_task_retry_count == 1
+    assert (a.environment_settings[0].value, b.environment_settings[0].value) == ("fast", "slow")
