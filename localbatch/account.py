@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from localbatch.clock import iso_now, new_etag, parse_duration
+from localbatch.clock import check_duration_value as check_duration
+from localbatch.clock import iso_now, new_etag
 from localbatch.entities import Job, Node, Pool, Task, key_of
 from localbatch.errors import BatchApiError, already_exists, invalid_property, missing_property, not_found
 from localbatch.store import Store
@@ -32,15 +33,6 @@ def require_id(body: dict[str, Any]) -> str:
             "id", entity_id, "The id may contain letters, digits, hyphens and underscores, up to 64 characters."
         )
     return entity_id
-
-
-def check_duration(name: str, value: object) -> None:
-    if value is None:
-        return
-    try:
-        parse_duration(str(value))
-    except ValueError:
-        raise invalid_property(name, value, "Not a valid ISO 8601 duration.") from None
 
 
 def set_state(body: dict[str, Any], state: str, when: str | None = None) -> None:

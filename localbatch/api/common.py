@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from localbatch import odata
 from localbatch.clock import parse_iso, parse_rfc1123, rfc1123
@@ -184,7 +184,3 @@ def check_conditions(request: Request, entity: Entity) -> None:
 
 def _condition_not_met() -> BatchApiError:
     return BatchApiError(412, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.")
-
-
-def json_error(error: BatchApiError, request_base: str, request_id: str) -> JSONResponse:
-    return JSONResponse(error.body(request_base, request_id), status_code=error.status, headers=error.headers)
