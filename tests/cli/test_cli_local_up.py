@@ -156,3 +156,16 @@ def test_invalid_input_fails_before_any_service_starts(tmp_path):
 @pytest.mark.parametrize("command", [["local", "up", "--help"], ["local", "down", "--help"]])
 def test_local_help(command):
     assert runner.invoke(app, command).exit_code == 0
+
+
+def test_the_readme_command_reaches_local_up():
+    """`scripts/run-local` (the README's first command) sets up the environment, then runs `batchctl local up`."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[2]
+    finished = subprocess.run(
+        [str(repo / "scripts" / "run-local"), "--help"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "Usage: python -m batchctl local up" in finished.stdout
+    assert "--stack" in finished.stdout and "--keep" in finished.stdout
