@@ -13,7 +13,6 @@ from pathlib import Path
 from validation import InvalidInput, Problem
 
 STACK_FILE_GLOB = "Pulumi.*.yaml"
-_OFFLINE_HOST = "https://offline.invalid"
 
 
 @dataclass
@@ -46,9 +45,7 @@ def _check_workload_file(path: Path, repo_root: Path, report: CheckReport) -> No
 
 
 def _check_stack(path: Path, repo_root: Path, report: CheckReport) -> None:
-    from localrun.provision import pool_ids
-    from localrun.stack_inputs import load_stack_inputs
-    from submission.target import BatchTarget, EntraIdAuth
+    from localrun.stack_inputs import load_stack_inputs, placeholder_target
 
     stack = path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
     report.checked.append(path.name)
@@ -58,15 +55,8 @@ def _check_stack(path: Path, repo_root: Path, report: CheckReport) -> None:
         report.add(invalid.problems)
         return
     report.checked.extend(f"workloads/{name}" for name in inputs.config.workloads)
-    placeholder = BatchTarget(
-        account_endpoint=_OFFLINE_HOST,
-        auth=EntraIdAuth(),
-        pool_ids=pool_ids(inputs.config),
-        resources_container_url=f"{_OFFLINE_HOST}/{inputs.config.storage.resources_container}",
-        outputs_container_url=f"{_OFFLINE_HOST}/{inputs.config.storage.outputs_container}",
-    )
     try:
-        inputs.plan(placeholder)
+        inputs.plan(placeholder_target(inputs.config))
     except InvalidInput as invalid:
         report.add(invalid.problems)
 

@@ -21,7 +21,7 @@ from batchctl.run_summary import LogLocation, RunSummary, summarize_job
 from localbatch.execution.layout import JOB_FOLDER, STDERR_FILE, STDOUT_FILE
 from localrun.health import NodeRootLocator, blocking_problems
 from localrun.provision import pool_ids, provision_pools
-from localrun.stack_inputs import StackInputs, load_stack_inputs
+from localrun.stack_inputs import StackInputs, load_stack_inputs, placeholder_target
 from submission.plan import PlannedJob
 from submission.result import SubmissionResult
 
@@ -103,10 +103,12 @@ def follow_jobs(
 def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
     """The whole local run; returns the summary (the caller renders it and picks the exit code)."""
     from localrun.services import start_local_services
+    from submission.blob_uploads import upload_inputs
     from submission.client import make_batch_client, make_resources_container_client
     from submission.engine import submit
 
     inputs: StackInputs = load_stack_inputs(settings.repo_root, settings.stack)
+    inputs.plan(placeholder_target(inputs.config))  # every workload problem surfaces before a service starts
     names = pool_ids(inputs.config)
     with start_local_services(settings.data_dir, keep=settings.keep, console=console) as services:
         storage = inputs.config.storage
@@ -117,8 +119,6 @@ def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
         container = make_resources_container_client(target)
 
         def upload(uploads: Sequence[Any]) -> object:
-            from submission.blob_uploads import upload_inputs
-
             return upload_inputs(uploads, container)
 
         console.print(f"provisioning {len(inputs.config.pools)} pool(s) of stack '{settings.stack}'", highlight=False)

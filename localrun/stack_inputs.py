@@ -13,6 +13,7 @@ from submission.target import BatchTarget
 from validation import InvalidInput, Problem
 
 WORKLOADS_DIR = "workloads"
+_OFFLINE_HOST = "https://offline.invalid"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,24 @@ class StackInputs:
         if problems:
             raise InvalidInput(problems)
         return planned
+
+
+def placeholder_target(config: StackConfig) -> BatchTarget:
+    """A target with the stack's pool ids and container names but no real account, for planning offline.
+
+    Planning against it checks everything only the stack knows (e.g. that a workload's pool exists)
+    before any service is contacted.
+    """
+    from localrun.provision import pool_ids
+    from submission.target import EntraIdAuth
+
+    return BatchTarget(
+        account_endpoint=_OFFLINE_HOST,
+        auth=EntraIdAuth(),
+        pool_ids=pool_ids(config),
+        resources_container_url=f"{_OFFLINE_HOST}/{config.storage.resources_container}",
+        outputs_container_url=f"{_OFFLINE_HOST}/{config.storage.outputs_container}",
+    )
 
 
 def load_stack_inputs(

@@ -148,6 +148,12 @@ def test_invalid_input_fails_before_any_service_starts(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip() == "workloads/ok.yaml: prioritty: unknown key; did you mean 'priority'?"
     assert not data_dir.exists()
+    (root / "workloads" / "ok.yaml").write_text(_OK_WORKLOAD.replace("pool: POOL", "pool: nosuch"))
+    unknown_pool = _up(root, data_dir)
+    assert unknown_pool.exit_code == 2
+    assert unknown_pool.stderr.strip().startswith("workloads/ok.yaml: pool: ")
+    assert "nosuch" in unknown_pool.stderr
+    assert not data_dir.exists()
     missing = runner.invoke(app, ["local", "up", "--stack", "nope", "--repo-root", str(root)])
     assert missing.exit_code == 2
     assert missing.stderr.strip() == f"Pulumi.nope.yaml: no such stack file in {root}; stack files here: Pulumi.t.yaml"
