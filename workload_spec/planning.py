@@ -146,6 +146,9 @@ def plan_job(
             digests.append((f"per-file:{item.relative_path}", item.sha256))
         else:
             digests.append((f"per-file-blob:{item.blob_name}", ""))
+    # The pool a job is bound to is part of what it is: a replaced pool (new name) must get a new job,
+    # since a job's poolInfo cannot follow the pool and the old pool is deleted after the swap.
+    digests.append(("pool", target.pool_ids[workload.pool]))
     short_hash = content_hash(workload, digests)
     job_id = f"{workload.id}-{short_hash}"
     context = BuildContext(job_id=job_id, target=target, local_assets=assets, local_folders=folders)

@@ -49,13 +49,11 @@ def test_changed_workload_or_input_file_is_a_new_job(repo: Path, write_workload,
     assert _job_id(repo, write_workload, target, BASE) == first
 
 
-def test_hash_does_not_depend_on_the_target_or_checkout_location(
+def test_hash_does_not_depend_on_storage_location_or_checkout_location(
     repo: Path, write_workload, target: BatchTarget, tmp_path_factory
 ):
     first = _job_id(repo, write_workload, target, BASE)
-    elsewhere = target.model_copy(
-        update={"pool_ids": {"cpu": "other"}, "resources_container_url": "http://127.0.0.1:10000/acct/resources"}
-    )
+    elsewhere = target.model_copy(update={"resources_container_url": "http://127.0.0.1:10000/acct/resources"})
     assert _job_id(repo, write_workload, elsewhere, BASE) == first
     clone = tmp_path_factory.mktemp("clone")
     (clone / "workloads" / "scripts").mkdir(parents=True)
@@ -72,3 +70,9 @@ def test_per_file_folder_contents_are_part_of_the_hash(repo: Path, write_workloa
     first = _job_id(repo, write_workload, target, text)
     (repo / "inputs" / "new.csv").write_text("x\n")
     assert _job_id(repo, write_workload, target, text) != first
+
+
+def test_a_replaced_pool_makes_a_new_job(repo: Path, write_workload, target: BatchTarget):
+    first = _job_id(repo, write_workload, target, BASE)
+    replaced = target.model_copy(update={"pool_ids": {**target.pool_ids, "cpu": "bforge-dev-cpu-0a1b2c3d"}})
+    assert _job_id(repo, write_workload, replaced, BASE) != first
