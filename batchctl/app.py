@@ -158,6 +158,7 @@ def wait(
     data_dir: DataDirOption = None,
 ) -> None:
     """Show progress until the jobs finish; exit 1 when any task failed."""
+    from batchctl.job_status import failed_task_ids
     from batchctl.render import JobProgress, status_table
     from batchctl.waiting import wait_for_jobs
 
@@ -168,9 +169,16 @@ def wait(
         with JobProgress(stdout) as progress:
             final = wait_for_jobs(client, jobs, timeout=timeout, poll_interval=poll, on_update=progress.update)
         stdout.print(status_table(final))
-        failed = [status.job_id for status in final if status.has_failures]
+        failed = [status for status in final if status.has_failures]
+        for status in failed:
+            examples = failed_task_ids(client, status.job_id)
+            stdout.print(
+                f"{status.job_id}: {status.counts.failed} task(s) failed, e.g. {', '.join(examples)}; "
+                f"read one with: batchctl logs {status.job_id} {examples[0] if examples else '<task>'} --stderr",
+                highlight=False,
+            )
         if failed:
-            raise CliError(f"tasks failed in: {', '.join(failed)}", ExitCode.TASKS_FAILED)
+            raise CliError(f"tasks failed in: {', '.join(s.job_id for s in failed)}", ExitCode.TASKS_FAILED)
 
 
 @app.command()

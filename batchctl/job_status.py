@@ -109,3 +109,17 @@ def read_statuses(client: JobReader, job_ids: Sequence[str] = ()) -> list[JobSta
     """Statuses of the named jobs (an unknown id is an error), or of every job in the account."""
     jobs = [get_job_or_fail(client, job_id) for job_id in job_ids] if job_ids else list(client.list_jobs())
     return [status_of(client, job) for job in jobs]
+
+
+class FailedTaskLister(Protocol):
+    def list_tasks(self, job_id: str, **kwargs: Any) -> Iterable[batch_models.BatchTask]: ...
+
+
+def failed_task_ids(client: FailedTaskLister, job_id: str, limit: int = 5) -> list[str]:
+    """Ids of some of the job's failed tasks, filtered by the service (a job may hold 100,000 tasks)."""
+    found: list[str] = []
+    for task in client.list_tasks(job_id, filter="executionInfo/result eq 'failure'", select=["id"]):
+        found.append(task.id)
+        if len(found) >= limit:
+            break
+    return found

@@ -83,6 +83,10 @@ def test_wait_exits_zero_when_every_task_succeeded_and_one_when_any_failed(local
     bad = runner.invoke(app, ["wait", *_local(local_batch), jobs["ok"], jobs["mixed"], "--timeout", "30"])
     assert bad.exit_code == 1
     assert bad.stderr.strip() == f"error: tasks failed in: {jobs['mixed']}"
+    assert (
+        f"{jobs['mixed']}: 1 task(s) failed, e.g. t-fail; read one with: batchctl logs {jobs['mixed']} t-fail --stderr"
+        in bad.stdout
+    )
 
 
 def test_logs_stdout_stderr_tail_and_unknown_task(local_batch, jobs):
