@@ -161,7 +161,10 @@ def test_every_task_lands_exactly_once_through_busy_throttled_and_dropped_respon
     assert result.retries == 5 and result.requests == 1 + 10 + 5 + 1
     if fault == "drop":
         # The dropped requests were applied before the connection closed: their retries found the tasks there.
-        assert result.tasks_already_present == 500 and result.tasks_added == 500
+        # Five drops hit five chunks, or fewer when a retry is itself dropped (timing decides), so between
+        # one and five chunks' worth of tasks were found already present.
+        assert result.tasks_added + result.tasks_already_present == 1000
+        assert result.tasks_already_present in (100, 200, 300, 400, 500)
     else:
         assert (result.tasks_added, result.tasks_already_present) == (1000, 0)
 
