@@ -166,14 +166,36 @@ async def set_scheduling(request: Request) -> Response:
     return done_response(request, 200)
 
 
+NODE_COUNT_FIELDS = (
+    "creating",
+    "idle",
+    "offline",
+    "preempted",
+    "rebooting",
+    "reimaging",
+    "running",
+    "starting",
+    "startTaskFailed",
+    "leavingPool",
+    "unknown",
+    "unusable",
+    "waitingForStartTask",
+    "deallocated",
+    "deallocating",
+    "upgradingOS",
+)
+_FIELD_OF_STATE = {name.lower(): name for name in NODE_COUNT_FIELDS}
+
+
 @endpoint
 async def node_counts(request: Request) -> Response:
     values = []
     for pool in account(request).pools.values():
-        counts: dict[str, dict[str, int]] = {"dedicated": {}, "lowPriority": {}}
+        counts = {kind: dict.fromkeys(NODE_COUNT_FIELDS, 0) for kind in ("dedicated", "lowPriority")}
         for node in pool.nodes.values():
             bucket = counts["dedicated" if node.body.get("isDedicated", True) else "lowPriority"]
-            bucket[node.state] = bucket.get(node.state, 0) + 1
+            field = _FIELD_OF_STATE.get(node.state, "unknown")
+            bucket[field] += 1
         for bucket in counts.values():
             bucket["total"] = sum(bucket.values())
         values.append({"poolId": pool.id, **counts})

@@ -118,3 +118,12 @@ def test_handle_builds_a_batch_target(local_batch: LocalBatch) -> None:
     containers = {c.name for c in local_batch.blob_service_client().list_containers()}
     assert {"resources", "outputs"} <= containers
     wait_for(lambda: local_batch.fault_counts() == {}, timeout=5, what="no faults configured")
+
+
+def test_pool_node_counts(client: BatchClient) -> None:
+    pool_id = unique("counts")
+    client.create_pool(m.BatchPoolCreateOptions(id=pool_id, vm_size="standard_d2s_v3", target_dedicated_nodes=2))
+    wait_for_idle_nodes(client, pool_id, 2)
+    counts = {c.pool_id: c for c in client.list_pool_node_counts()}[pool_id]
+    assert (counts.dedicated.idle, counts.dedicated.total, counts.low_priority.total) == (2, 2, 0)
+    client.begin_delete_pool(pool_id, polling_interval=0.1).result()
