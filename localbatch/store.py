@@ -31,6 +31,7 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._dirty: dict[tuple[str, str], tuple[int, dict[str, Any]] | None] = {}
+        self._counters: dict[str, int] = {}
 
     def load(self, kind: str) -> list[tuple[str, int, dict[str, Any]]]:
         rows = self._db.execute("SELECT key, seq, body FROM entities WHERE kind = ? ORDER BY seq", (kind,))
@@ -41,11 +42,12 @@ class Store:
         return int(row[0]) if row else 0
 
     def set_counter(self, name: str, value: int) -> None:
-        self._db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", (name, value))
+        """Written with the next flush, like entities."""
+        self._counters[name] = value
 
     @property
     def dirty(self) -> bool:
-        return bool(self._dirty)
+        return bool(self._dirty or self._counters)
 
     def put(self, kind: str, key: str, seq: int, body: dict[str, Any]) -> None:
         self._dirty[(kind, key)] = (seq, body)
@@ -54,9 +56,10 @@ class Store:
         self._dirty[(kind, key)] = None
 
     def flush(self) -> None:
-        if not self._dirty:
+        if not self._dirty and not self._counters:
             return
         dirty, self._dirty = self._dirty, {}
+        counters, self._counters = self._counters, {}
         upserts = [
             (kind, key, value[0], json.dumps(value[1], separators=(",", ":")))
             for (kind, key), value in dirty.items()
@@ -70,6 +73,10 @@ class Store:
             if upserts:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO entities (kind, key, seq, body) VALUES (?, ?, ?, ?)", upserts
+                )
+            if counters:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", list(counters.items())
                 )
             self._db.execute("COMMIT")
         except BaseException:
