@@ -164,6 +164,8 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
     console.rule("Summary")
     for problem in summary.problems:
         console.print(Text(problem, style="bold red"))
+    for warning in summary.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"))
     for job in summary.jobs:
         console.print(job_summary_renderable(job), soft_wrap=True)
     total = sum(len(job.tasks) for job in summary.jobs)

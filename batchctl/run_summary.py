@@ -71,6 +71,8 @@ class JobSummary:
 class RunSummary:
     jobs: tuple[JobSummary, ...]
     problems: tuple[str, ...] = field(default=())
+    # Worth knowing but not a failure (e.g. one node of two failed its start task; the other ran the tasks).
+    warnings: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:

@@ -104,3 +104,13 @@ def blocking_problems(client: PoolReader, pool_ids: Sequence[str], node_root: No
         elif not nodes:
             found.extend(_pool_errors(pool))
     return found
+
+
+def node_warnings(client: PoolReader, pool_ids: Sequence[str], node_root: NodeRootLocator) -> list[PoolProblem]:
+    """Every node that failed its start task or is unusable, even when other nodes kept the pool going."""
+    found: list[PoolProblem] = []
+    for pool_id in pool_ids:
+        for node in client.list_nodes(pool_id):
+            if _text(node.state) in _BROKEN_NODE_STATES:
+                found.append(_node_problem(pool_id, node, node_root))
+    return found

@@ -19,7 +19,7 @@ from batchctl.job_status import JobStatus, read_statuses
 from batchctl.render import JobProgress
 from batchctl.run_summary import LogLocation, RunSummary, summarize_job
 from localbatch.execution.layout import JOB_FOLDER, STDERR_FILE, STDOUT_FILE
-from localrun.health import NodeRootLocator, blocking_problems
+from localrun.health import NodeRootLocator, blocking_problems, node_warnings
 from localrun.provision import pool_ids, provision_pools
 from localrun.stack_inputs import StackInputs, load_stack_inputs, placeholder_target
 from submission.plan import PlannedJob
@@ -152,4 +152,10 @@ def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
         ]
         locate = local_log_locator(services.node_root)
         jobs = tuple(summarize_job(client, job_id, locate) for job_id in job_ids)
-    return RunSummary(jobs=jobs, problems=tuple(problems))
+        reported = set(problems)
+        warnings = [
+            str(warning)
+            for warning in node_warnings(client, list(names.values()), services.node_root)
+            if str(warning) not in reported
+        ]
+    return RunSummary(jobs=jobs, problems=tuple(problems), warnings=tuple(warnings))

@@ -11,7 +11,7 @@ from azure.batch import models as batch_models
 from azure.core.exceptions import ResourceExistsError
 
 from batchctl.targets import TargetOptions, resolve_target
-from localrun.health import blocking_problems
+from localrun.health import blocking_problems, node_warnings
 from localrun.provision import local_scale_note, pool_ids, provision_pools
 from stack_config import validate_stack_data
 from validation import InvalidInput
@@ -123,7 +123,11 @@ def test_unusable_nodes_and_autoscale_errors_block_but_one_healthy_node_does_not
     assert [str(p) for p in blocking_problems(_Health([unusable]), ["p1"], lambda *_: None)] == [
         "pool p1: node n2 is unusable (DiskFull: no space)"
     ]
-    assert blocking_problems(_Health([unusable, {"id": "n3", "state": "idle"}]), ["p1"], lambda *_: None) == []
+    mixed = _Health([unusable, {"id": "n3", "state": "idle"}])
+    assert blocking_problems(mixed, ["p1"], lambda *_: None) == []
+    assert [str(p) for p in node_warnings(mixed, ["p1"], lambda *_: None)] == [
+        "pool p1: node n2 is unusable (DiskFull: no space)"
+    ]
     broken_formula = {"autoScaleRun": {"timestamp": "2026-01-01T00:00:00Z", "error": {"code": "E", "message": "bad"}}}
     assert [str(p) for p in blocking_problems(_Health([], broken_formula), ["p1"], lambda *_: None)] == [
         "pool p1: autoscale formula error E: bad"
