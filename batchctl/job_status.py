@@ -10,22 +10,10 @@ from azure.batch import models as batch_models
 from azure.core.exceptions import ResourceNotFoundError
 
 from batchctl.errors import CliError, ExitCode
+from submission.result import TaskCounts
 from workload_spec.planning import WORKLOAD_METADATA_KEY
 
 _FINISHED_JOB_STATES = frozenset({"completed", "deleting"})
-
-
-@dataclass(frozen=True)
-class TaskCounts:
-    active: int = 0
-    running: int = 0
-    completed: int = 0
-    succeeded: int = 0
-    failed: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.active + self.running + self.completed
 
 
 @dataclass(frozen=True)
@@ -87,13 +75,7 @@ def status_of(client: JobReader, job: batch_models.BatchJob) -> JobStatus:
         job_id=job.id,
         state=_enum_text(job.state),
         pool_id=str(job.pool_info.pool_id or "") if job.pool_info else "",
-        counts=TaskCounts(
-            active=counts.active,
-            running=counts.running,
-            completed=counts.completed,
-            succeeded=counts.succeeded,
-            failed=counts.failed,
-        ),
+        counts=TaskCounts.from_service(counts),
         workload=_metadata_value(job, WORKLOAD_METADATA_KEY),
     )
 

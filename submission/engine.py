@@ -454,11 +454,4 @@ def delete_job(client: BatchSubmitClient, job_id: str, *, wait: bool = False, ti
 
 def job_task_counts(client: BatchSubmitClient, job_id: str) -> TaskCounts:
     """The job's task counts by state (the service's counts may lag a few seconds behind)."""
-    counts = client.get_job_task_counts(job_id).task_counts
-    return TaskCounts(
-        active=counts.active,
-        running=counts.running,
-        completed=counts.completed,
-        succeeded=counts.succeeded,
-        failed=counts.failed,
-    )
+    return TaskCounts.from_service(client.get_job_task_counts(job_id).task_counts)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from azure.batch import models as batch_models
+
 
 @dataclass(frozen=True)
 class TaskFailure:
@@ -35,6 +37,16 @@ class TaskCounts:
     @property
     def total(self) -> int:
         return self.active + self.running + self.completed
+
+    @classmethod
+    def from_service(cls, counts: batch_models.BatchTaskCounts) -> TaskCounts:
+        return cls(
+            active=counts.active,
+            running=counts.running,
+            completed=counts.completed,
+            succeeded=counts.succeeded,
+            failed=counts.failed,
+        )
 
 
 @dataclass(frozen=True)
