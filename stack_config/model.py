@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from validation.fields import FileMode
+
 _POOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$")
 _NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 _VM_SIZE = re.compile(r"^(standard|basic)_[a-z0-9_-]+$", re.IGNORECASE)
@@ -37,7 +39,6 @@ _GALLERY_IMAGE_ID = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/", re.IGNORECASE
 )
 _CONTAINER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_FILE_MODE = re.compile(r"^0?[0-7]{3}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -264,18 +265,11 @@ class ResourceFileConfig(_Strict):
 
     source: str = Field(min_length=1, description="Repo-relative file or folder, or an http(s) URL")
     file_path: str | None = Field(default=None, min_length=1, description="Where it lands, relative to the task dir")
-    file_mode: str | None = None
+    file_mode: FileMode | None = None
 
     @property
     def is_url(self) -> bool:
         return self.source.startswith(("http://", "https://"))
-
-    @field_validator("file_mode")
-    @classmethod
-    def _octal(cls, value: str | None) -> str | None:
-        if value is not None and not _FILE_MODE.match(value):
-            raise ValueError("must be an octal file mode such as '0755'")
-        return value
 
     @field_validator("source")
     @classmethod

@@ -88,3 +88,17 @@ def test_duration_errors_say_what_a_duration_looks_like():
     assert [str(p) for p in problems_from_validation_error(caught.value, Timed, "w.yaml")] == [
         "w.yaml: limit: must be a duration such as PT1H or 01:00:00"
     ]
+
+
+def test_file_modes_are_octal_strings():
+    from validation.fields import FileMode
+
+    class Resource(_Strict):
+        file_mode: FileMode | None = None
+
+    assert Resource.model_validate({"fileMode": "0755"}).file_mode == "0755"
+    with pytest.raises(ValidationError) as caught:
+        Resource.model_validate({"fileMode": "rwxr-xr-x"})
+    assert [str(p) for p in problems_from_validation_error(caught.value, Resource, "w.yaml")] == [
+        "w.yaml: fileMode: must be an octal file mode such as '0755'"
+    ]

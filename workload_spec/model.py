@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from validation.fields import FileMode
+
 # The job id is "<workload id>-<10 hex chars>" and Batch allows 64 characters.
 HASH_LENGTH = 10
 MAX_WORKLOAD_ID_LENGTH = 64 - 1 - HASH_LENGTH
@@ -38,7 +40,6 @@ RESERVED_METADATA_PREFIX = "batchforge-"
 _WORKLOAD_ID = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_WORKLOAD_ID_LENGTH}}}$")
 TASK_ID = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_TASK_ID_LENGTH}}}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_FILE_MODE = re.compile(r"^0?[0-7]{3}$")
 _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = TypeAdapter(timedelta)
 
@@ -143,7 +144,7 @@ class LocalOrUrlFile(_Strict):
 
     source: str = Field(min_length=1, description="Repo-relative file or folder, or an http(s) URL")
     file_path: NodePath | None = Field(default=None, description="Where it lands, relative to the working directory")
-    file_mode: str | None = Field(default=None, description="Octal mode on Linux nodes, e.g. '0755'")
+    file_mode: FileMode | None = Field(default=None, description="Octal mode on Linux nodes, e.g. '0755'")
     use_identity: bool | None = Field(
         default=None,
         description="Download a URL with the pools' managed identity (default: only for local files, which live "
@@ -160,13 +161,6 @@ class LocalOrUrlFile(_Strict):
         if value.startswith(("http://", "https://")):
             return value
         return _check_repo_path(value)
-
-    @field_validator("file_mode")
-    @classmethod
-    def _octal(cls, value: str | None) -> str | None:
-        if value is not None and not _FILE_MODE.match(value):
-            raise ValueError("must be an octal file mode such as '0755'")
-        return value
 
 
 class ContainerFiles(_Strict):
@@ -185,7 +179,7 @@ class ContainerFiles(_Strict):
     file_path: NodePath | None = Field(
         default=None, description="Folder the blobs land in, relative to the working dir"
     )
-    file_mode: str | None = None
+    file_mode: FileMode | None = None
     use_identity: bool = Field(default=True, description="Read the container with the pools' managed identity")
 
     @field_validator("storage_container_url")
