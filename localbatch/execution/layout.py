@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from localbatch.execution.model import NodeContext, TaskRun
@@ -42,25 +43,38 @@ def _path_segment(value: str, what: str) -> str:
 
 
 def job_dir(node: NodeContext, job_id: str) -> Path:
-    return workitems_dir(node) / _path_segment(job_id, "job id") / JOB_FOLDER
+    return Path(_job_dir_path(node, job_id))
 
 
 def job_preparation_dir(node: NodeContext, job_id: str) -> Path:
-    return job_dir(node, job_id) / JOB_PREPARATION_FOLDER
+    return Path(job_preparation_dir_path(node, job_id))
 
 
 def task_dir(node: NodeContext, run: TaskRun) -> Path:
     """The task directory (AZ_BATCH_TASK_DIR): holds stdout.txt, stderr.txt and the working dir wd/."""
-    if run.kind == "start":
-        return startup_dir(node)
-    if run.job_id is None:
-        raise ValueError(f"a {run.kind} run needs a job id")
-    if run.kind == "jobprep":
-        return job_preparation_dir(node, run.job_id)
-    if run.kind == "jobrelease":
-        return job_dir(node, run.job_id) / JOB_RELEASE_FOLDER
-    return job_dir(node, run.job_id) / _path_segment(run.task_id, "task id")
+    return Path(task_dir_path(node, run))
 
 
 def working_dir(node: NodeContext, run: TaskRun) -> Path:
-    return task_dir(node, run) / WORKING_DIR
+    return Path(task_dir_path(node, run), WORKING_DIR)
+
+
+# The same places as plain strings: a task's run builds them several times, and pathlib costs more per join.
+def _job_dir_path(node: NodeContext, job_id: str) -> str:
+    return os.path.join(str(node.node_root), "workitems", _path_segment(job_id, "job id"), JOB_FOLDER)
+
+
+def job_preparation_dir_path(node: NodeContext, job_id: str) -> str:
+    return os.path.join(_job_dir_path(node, job_id), JOB_PREPARATION_FOLDER)
+
+
+def task_dir_path(node: NodeContext, run: TaskRun) -> str:
+    if run.kind == "start":
+        return os.path.join(str(node.node_root), "startup")
+    if run.job_id is None:
+        raise ValueError(f"a {run.kind} run needs a job id")
+    if run.kind == "jobprep":
+        return job_preparation_dir_path(node, run.job_id)
+    if run.kind == "jobrelease":
+        return os.path.join(_job_dir_path(node, run.job_id), JOB_RELEASE_FOLDER)
+    return os.path.join(_job_dir_path(node, run.job_id), _path_segment(run.task_id, "task id"))

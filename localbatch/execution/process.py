@@ -51,7 +51,7 @@ def kill_process_group(pid: int) -> None:
 async def run_process(
     command_line: str,
     *,
-    cwd: Path,
+    cwd: str | Path,
     environment: Mapping[str, str],
     stdout: BinaryIO,
     stderr: BinaryIO,
