@@ -63,10 +63,13 @@ class Account:
     def wake(self) -> None:
         self._wake.set()
 
-    async def wait_for_work(self, timeout: float) -> None:
+    async def wait_for_work(self, timeout: float) -> bool:
+        """Waits until woken or ``timeout`` seconds pass; says whether it was woken."""
+        woken = False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            woken = await asyncio.wait_for(self._wake.wait(), timeout)
         self._wake.clear()
+        return woken
 
     def save(self, entity: Pool | Job | Task | Node, *, modified: bool = True) -> None:
         """Persist an entity; `modified` bumps its ETag and lastModified (changes a client can see)."""
