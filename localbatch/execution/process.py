@@ -63,10 +63,12 @@ async def run_process(
     """
     argv = command_argv(command_line)
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
+        # Started directly rather than through asyncio's subprocess transport: nothing is piped, so the
+        # transport would only add objects and callbacks per task; the exit is awaited with a pidfd.
+        process = subprocess.Popen(
+            argv,
             cwd=cwd,
-            env=dict(environment),
+            env=environment,
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
@@ -85,14 +87,44 @@ async def run_process(
             Program=argv[0],
         ) from error
     try:
-        returncode = await asyncio.wait_for(process.wait(), timeout_seconds)
+        returncode = await asyncio.wait_for(_exited(process), timeout_seconds)
     except TimeoutError:
         kill_process_group(process.pid)
-        returncode = await process.wait()
+        returncode = await _exited(process)
         return ProcessExit(_exit_code(returncode), timed_out=True)
     except BaseException:
         kill_process_group(process.pid)
         with contextlib.suppress(BaseException):
-            await asyncio.shield(process.wait())
+            await asyncio.shield(_exited(process))
         raise
     return ProcessExit(_exit_code(returncode), timed_out=False)
+
+
+_POLL_SECONDS = 0.01
+
+
+async def _exited(process: subprocess.Popen[bytes]) -> int:
+    """Waits for the process to exit without blocking the loop, reaps it and returns its return code."""
+    if not hasattr(os, "pidfd_open"):  # not Linux: poll
+        while process.poll() is None:
+            await asyncio.sleep(_POLL_SECONDS)
+        return process.returncode
+    if process.returncode is not None:
+        return process.returncode
+    loop = asyncio.get_running_loop()
+    pidfd = os.pidfd_open(process.pid)
+    try:
+        readable: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(pidfd, _resolve, readable)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(pidfd)
+    finally:
+        os.close(pidfd)
+    return process.wait()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
