@@ -72,16 +72,17 @@ class NodeAgents:
             self._pending.pop(request, None)
 
     def _receive(self, connection: Connection) -> None:
+        # One message per call: the loop calls again while the pipe stays readable, and Connection.poll
+        # would build a selector each time it is asked.
         try:
-            while connection.poll():
-                kind, request, payload = connection.recv()
-                future = self._pending.get(request)
-                if future is None or future.done():
-                    continue
-                if kind == "done":
-                    future.set_result(payload)
-                else:
-                    future.set_exception(AgentError(str(payload)))
+            kind, request, payload = connection.recv()
+            future = self._pending.get(request)
+            if future is None or future.done():
+                return
+            if kind == "done":
+                future.set_result(payload)
+            else:
+                future.set_exception(AgentError(str(payload)))
         except (EOFError, OSError):
             self._loop.remove_reader(connection.fileno())
             for future in self._pending.values():
@@ -129,15 +130,14 @@ async def _serve(connection: Connection) -> None:
             connection.send(reply)
 
     def receive() -> None:
-        try:
-            while connection.poll():
-                kind, request, *payload = connection.recv()
-                if kind == "run":
-                    runs[request] = loop.create_task(one(request, *payload))
-                elif kind == "cancel" and request in runs:
-                    runs[request].cancel()
-                elif kind == "stop":
-                    stopped.set()
+        try:  # one message per call, as in NodeAgents._receive
+            kind, request, *payload = connection.recv()
+            if kind == "run":
+                runs[request] = loop.create_task(one(request, *payload))
+            elif kind == "cancel" and request in runs:
+                runs[request].cancel()
+            elif kind == "stop":
+                stopped.set()
         except (EOFError, OSError):
             stopped.set()
 
