@@ -618,13 +618,17 @@ class Account:
     def task_counts(self, job: Job) -> dict[str, Any]:
         counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
         slots = dict(counts)
+        # Runs over every task of the job on each call (clients poll it): plain dict access, no properties.
         for task in job.tasks.values():
-            state = "running" if task.state in ("running", "preparing") else task.state
-            required = int(task.body.get("requiredSlots", 1))
+            body = task.body
+            state = str(body.get("state", ""))
+            if state == "preparing":
+                state = "running"
+            required = int(body.get("requiredSlots", 1))
             counts[state] = counts.get(state, 0) + 1
             slots[state] = slots.get(state, 0) + required
             if state == "completed":
-                outcome = "succeeded" if task.body.get("executionInfo", {}).get("result") == "success" else "failed"
+                outcome = "succeeded" if body.get("executionInfo", {}).get("result") == "success" else "failed"
                 counts[outcome] += 1
                 slots[outcome] += required
         return {"taskCounts": counts, "taskSlotCounts": slots}
