@@ -3,9 +3,10 @@
 The service's own process answers the API and keeps the books; starting processes, preparing task
 folders and moving files costs Python time per task, so it happens in a few agent processes that use
 the other cores. Each agent runs `localbatch.execution.run_task` on its own event loop and talks to the
-service over a pipe: ("run", id, node, run, limit) and ("cancel", id) in; ("done", id, outcome) or
-("error", id, text) out. An agent whose pipe closes (the service died) cancels its runs and exits, which
-kills their processes.
+service over a pipe: ("node", ref, node) once per node, then ("run", id, ref, run, limit) and
+("cancel", id) in; ("done", id, outcome fields) or ("error", id, text) out. Messages are kept small
+because both ends pickle and unpickle one pair per task. An agent whose pipe closes (the service died)
+cancels its runs and exits, which kills their processes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import multiprocessing
 import os
 from datetime import timedelta
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from localbatch.execution import ExecutionOutcome, NodeContext, TaskRun
@@ -32,6 +34,8 @@ def agent_count() -> int:
 
 
 _STOP_TIMEOUT_SECONDS = 10.0
+# Nodes an agent remembers before the service tells it to forget them all (nodes come and go with resizes).
+_KNOWN_NODES_LIMIT = 256
 
 
 class AgentError(RuntimeError):
@@ -46,12 +50,14 @@ class NodeAgents:
         self._processes: list[Any] = []
         self._pending: dict[int, asyncio.Future[ExecutionOutcome]] = {}
         self._ids = itertools.count()
+        self._known_nodes: dict[int, dict[NodeContext, int]] = {}
         for index in range(count):
             ours, theirs = context.Pipe()
             process = context.Process(target=agent_main, args=(theirs,), name=f"localbatch-agent-{index}", daemon=True)
             process.start()
             theirs.close()
             self._connections.append(ours)
+            self._known_nodes[id(ours)] = {}
             self._processes.append(process)
             self._loop.add_reader(ours.fileno(), self._receive, ours)
         self._next = itertools.cycle(self._connections)
@@ -61,7 +67,15 @@ class NodeAgents:
         future: asyncio.Future[ExecutionOutcome] = self._loop.create_future()
         self._pending[request] = future
         connection = next(self._next)
-        connection.send(("run", request, node, run, limit))
+        known = self._known_nodes[id(connection)]
+        reference = known.get(node)
+        if reference is None:
+            if len(known) >= _KNOWN_NODES_LIMIT:
+                known.clear()
+                connection.send(("forget", -1))
+            reference = known[node] = len(known)
+            connection.send(("node", reference, node))
+        connection.send(("run", request, reference, run, limit))
         try:
             return await future
         except asyncio.CancelledError:
@@ -80,7 +94,7 @@ class NodeAgents:
             if future is None or future.done():
                 return
             if kind == "done":
-                future.set_result(payload)
+                future.set_result(_outcome_from_fields(payload))
             else:
                 future.set_exception(AgentError(str(payload)))
         except (EOFError, OSError):
@@ -114,12 +128,13 @@ async def _serve(connection: Connection) -> None:
 
     loop = asyncio.get_running_loop()
     runs: dict[int, asyncio.Task[None]] = {}
+    nodes: dict[int, NodeContext] = {}
     stopped = asyncio.Event()
 
     async def one(request: int, node: NodeContext, run: TaskRun, limit: timedelta | None) -> None:
         try:
             outcome = await run_task(node, run, max_wall_clock=limit)
-            reply: tuple[str, int, Any] = ("done", request, outcome)
+            reply: tuple[str, int, Any] = ("done", request, _outcome_fields(outcome))
         except asyncio.CancelledError:
             return
         except Exception as err:  # reported to the service, which records it as a server error
@@ -133,7 +148,12 @@ async def _serve(connection: Connection) -> None:
         try:  # one message per call, as in NodeAgents._receive
             kind, request, *payload = connection.recv()
             if kind == "run":
-                runs[request] = loop.create_task(one(request, *payload))
+                reference, run, limit = payload
+                runs[request] = loop.create_task(one(request, nodes[reference], run, limit))
+            elif kind == "node":
+                nodes[request] = payload[0]
+            elif kind == "forget":
+                nodes.clear()
             elif kind == "cancel" and request in runs:
                 runs[request].cancel()
             elif kind == "stop":
@@ -148,3 +168,29 @@ async def _serve(connection: Connection) -> None:
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _outcome_fields(outcome: ExecutionOutcome) -> tuple[Any, ...]:
+    # Plain values pickle several times faster than the dataclass with its Path.
+    return (
+        outcome.exit_code,
+        outcome.result,
+        None if outcome.failure_info is None else dict(outcome.failure_info),
+        outcome.start_time,
+        outcome.end_time,
+        str(outcome.task_dir),
+        outcome.timed_out,
+    )
+
+
+def _outcome_from_fields(fields: tuple[Any, ...]) -> ExecutionOutcome:
+    exit_code, result, failure_info, start_time, end_time, task_dir, timed_out = fields
+    return ExecutionOutcome(
+        exit_code=exit_code,
+        result=result,
+        failure_info=failure_info,
+        start_time=start_time,
+        end_time=end_time,
+        task_dir=Path(task_dir),
+        timed_out=timed_out,
+    )
