@@ -24,11 +24,13 @@ from localbatch.agents import NodeAgents, agent_count
 from localbatch.clock import iso, iso_now, now, parse_duration, parse_iso
 from localbatch.entities import Job, Node, Pool, Task
 from localbatch.execution import ExecutionOutcome, NodeContext, StorageAccess, TaskRun
+from localbatch.execution.layout import task_dir_path
 from localbatch.workers import install_child_watcher
 
 log = logging.getLogger("localbatch.scheduler")
 SCHEDULABLE_NODE_STATES = ("idle", "running")
 RECENT_TASKS_KEPT = 5
+NODE_CONTEXTS_KEPT = 1024
 FLUSH_INTERVAL_SECONDS = 0.2
 TASK_ENDED = {
     "category": "usererror",
@@ -58,6 +60,7 @@ class Scheduler:
         self._ip_counter = 0
         self._stopping = False
         self._agents: NodeAgents | None = None
+        self._contexts: dict[tuple[Any, ...], NodeContext] = {}
 
     # ---- plumbing ----------------------------------------------------------------------------
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -102,16 +105,24 @@ class Scheduler:
             await self._agents.close()
 
     def node_context(self, pool: Pool, node: Node) -> NodeContext:
-        return NodeContext(
-            account_name=self.account.account_name,
-            pool_id=pool.id,
-            node_id=node.id,
-            node_root=Path(node.body["_root"]),
-            storage=self.storage,
-            is_dedicated=bool(node.body.get("isDedicated", True)),
-            account_url=self.account_url,
-            ip_address=node.body.get("ipAddress", "127.0.0.1"),
-        )
+        body = node.body
+        identity = (pool.id, node.id, body["_root"], body.get("isDedicated", True), body.get("ipAddress", "127.0.0.1"))
+        # Built once per node rather than per dispatched task (a Path costs); keyed on everything it holds.
+        context = self._contexts.get(identity)
+        if context is None:
+            if len(self._contexts) >= NODE_CONTEXTS_KEPT:
+                self._contexts.clear()
+            context = self._contexts[identity] = NodeContext(
+                account_name=self.account.account_name,
+                pool_id=pool.id,
+                node_id=node.id,
+                node_root=Path(body["_root"]),
+                storage=self.storage,
+                is_dedicated=bool(body.get("isDedicated", True)),
+                account_url=self.account_url,
+                ip_address=identity[4],
+            )
+        return context
 
     def step(self) -> None:
         for pool in list(self.account.pools.values()):
@@ -444,7 +455,8 @@ class Scheduler:
             job_environment=job.body.get("commonEnvironmentSettings") or (),
             host_list=[c.ip_address for c in contexts] if task.body.get("multiInstanceSettings") else (),
         )
-        task_dir = execution.task_dir(contexts[0], run)
+        root = str(contexts[0].node_root)
+        task_root_directory = task_dir_path(contexts[0], run)[len(root) :].lstrip("/")
         when = iso_now()
         set_state(task.body, "running", when)
         info = task.body.setdefault("executionInfo", {})
@@ -455,7 +467,7 @@ class Scheduler:
             "affinityId": primary.body.get("affinityId"),
             "poolId": pool.id,
             "nodeId": primary.id,
-            "taskRootDirectory": str(task_dir.relative_to(contexts[0].node_root)),
+            "taskRootDirectory": task_root_directory,
         }
         task.body["_nodes"] = [n.key for n in nodes]
         task.body["_nodeRoot"] = str(contexts[0].node_root)
