@@ -7,9 +7,9 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from batchforge.config import NAMESPACE, from_pulumi_config
+from batchforge.core import InvalidInput
 from components.stack import build_stack
-from stack_config import NAMESPACE, from_pulumi_config
-from validation import InvalidInput
 
 REPO_ROOT = Path(__file__).resolve().parent
 

@@ -15,18 +15,15 @@ import argparse
 import os
 import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from azure.batch import models as m
 
-from localbatch.config import read_service_file
-from localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes
+from batchforge.localbatch.config import read_service_file
+from batchforge.localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes
 
 NO_OP = "true"
 

@@ -1,7 +1,7 @@
 """Submission throughput: 10,000 tasks from a YAML sweep to "accepted by the local Batch service".
 
 Three ways to put the same tasks into a job, each into its own job on one local service:
-- engine: `submission.engine.submit` (what `pulumi up` and `batchctl submit` run);
+- engine: `batchforge.submission.engine.submit` (what `pulumi up` and `batchctl submit` run);
 - naive: one `create_task` call per task, sequentially (a sample is timed and extrapolated; said so below);
 - raw limit: the tasks pre-serialized into 100-task JSON bodies before the clock starts, then POSTed to
   addtaskcollection at full concurrency over keep-alive connections with the same Shared Key auth
@@ -39,13 +39,12 @@ from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from submission.client import make_batch_client  # noqa: E402
-from submission.engine import submit  # noqa: E402
-from submission.plan import PlannedJob  # noqa: E402
-from submission.target import BatchTarget, SharedKeyAuth  # noqa: E402
-from workload_spec import load_workload, plan_job  # noqa: E402
+from batchforge.submission.client import make_batch_client  # noqa: E402
+from batchforge.submission.engine import submit  # noqa: E402
+from batchforge.submission.plan import PlannedJob  # noqa: E402
+from batchforge.submission.target import BatchTarget, SharedKeyAuth  # noqa: E402
+from batchforge.workload import load_workload, plan_job  # noqa: E402
 
 API_VERSION = "2025-06-01"
 BENCH_POOL = "bench-pool"
@@ -62,7 +61,7 @@ class LocalService:
 @contextlib.contextmanager
 def local_service(data_dir: Path) -> Iterator[LocalService]:
     """Starts the local Batch service (and Azurite) in the background for the benchmark, stops it after."""
-    command = [sys.executable, "-m", "localbatch"]
+    command = [sys.executable, "-m", "batchforge.localbatch"]
     subprocess.run(
         [*command, "serve", "--background", "--port", "0", "--data-dir", str(data_dir)],
         cwd=REPO_ROOT,

@@ -11,16 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from submission.target import BatchTarget, EntraIdAuth
-from workload_spec import load_workload, plan_job
+from batchforge.submission.target import BatchTarget, EntraIdAuth
+from batchforge.workload import load_workload, plan_job
 
 WORKLOAD = """\
 id: bigsweep

@@ -8,8 +8,8 @@ from typing import NamedTuple
 import pulumi
 from pulumi_azure_native import authorization, batch, managedidentity, network, resources, storage
 
-from stack_config.model import StackConfig
-from stack_config.naming import (
+from batchforge.config.model import StackConfig
+from batchforge.config.naming import (
     batch_account_name,
     identity_name,
     private_endpoint_name,

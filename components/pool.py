@@ -8,11 +8,11 @@ from pathlib import Path
 import pulumi
 from pulumi_azure_native import batch
 
-from components.blob_upload import ContentAddressedBlob
+from batchforge.config.model import PoolConfig, iso_duration
+from batchforge.config.naming import pool_name
+from batchforge.config.start_task_files import plan_start_task_files
+from batchforge.providers.blob_upload import ContentAddressedBlob
 from components.platform import BatchPlatform
-from stack_config.model import PoolConfig, iso_duration
-from stack_config.naming import pool_name
-from stack_config.start_task_files import plan_start_task_files
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pulumi
 
+from batchforge.config.model import StackConfig
+from batchforge.providers.workload_submission import declare_workload_submissions, validate_workload_files
 from components.platform import BatchPlatform, BatchPlatformArgs
 from components.pool import BatchPool, BatchPoolArgs
-from components.workload_submission import declare_workload_submissions, validate_workload_files
-from stack_config.model import StackConfig
 
 
 def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, pulumi.Input[object]]:

@@ -1,14 +1,11 @@
-"""Entry point the Pulumi CLI runs for ``--policy-pack policy``: serves the guardrails to the engine."""
+"""Entry point the Pulumi CLI runs for ``--policy-pack policy``: serves the guardrails to the engine.
 
-import sys
-from pathlib import Path
-
-# The engine runs this file with policy/ as the working directory; the rules import as ``policy.*``.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+The rules live in the installed ``batchforge`` package (``batchforge.policy``), shared with ``batchctl promote``.
+"""
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policy.pack import PACK_NAME, build_policies, initial_config
+from batchforge.policy.pack import PACK_NAME, build_policies, initial_config
 
 PolicyPack(
     name=PACK_NAME,

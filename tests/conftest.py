@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from localbatch.testing import LocalBatch
+from batchforge.localbatch.testing import LocalBatch
 
 
 @pytest.fixture(scope="session")

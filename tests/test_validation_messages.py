@@ -4,7 +4,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from validation import InvalidInput, Problem, parse_yaml, problems_from_validation_error
+from batchforge.core import InvalidInput, Problem, parse_yaml, problems_from_validation_error
 
 
 class _Strict(BaseModel):
@@ -91,7 +91,7 @@ def test_duration_errors_say_what_a_duration_looks_like():
 
 
 def test_file_modes_are_octal_strings():
-    from validation.fields import FileMode
+    from batchforge.core.fields import FileMode
 
     class Resource(_Strict):
         file_mode: FileMode | None = None

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import uuid
 
 import pytest
 from azure.batch import models as batch_models
 from typer.testing import CliRunner
 
-from batchctl.app import app
-from localbatch.testing import LocalBatch, wait_for_idle_nodes, wait_for_tasks_completed
+from batchforge.cli.app import app
+from batchforge.localbatch.testing import LocalBatch, wait_for_idle_nodes, wait_for_tasks_completed
 
 runner = CliRunner()
 
@@ -83,10 +85,15 @@ def test_wait_exits_zero_when_every_task_succeeded_and_one_when_any_failed(local
     bad = runner.invoke(app, ["wait", *_local(local_batch), jobs["ok"], jobs["mixed"], "--timeout", "30"])
     assert bad.exit_code == 1
     assert bad.stderr.strip() == f"error: tasks failed in: {jobs['mixed']}"
-    assert (
-        f"{jobs['mixed']}: 1 task(s) failed, e.g. t-fail; read one with: batchctl logs {jobs['mixed']} t-fail --stderr"
-        in bad.stdout
+    hint = re.search(
+        rf"{jobs['mixed']}: 1 task\(s\) failed, e\.g\. t-fail; read one with: (batchctl logs .*)$", bad.stdout, re.M
     )
+    assert hint, bad.stdout
+    # The hint works when pasted as printed: same account flags, then the log itself.
+    words = shlex.split(hint.group(1))
+    assert words[:4] == ["batchctl", "logs", jobs["mixed"], "t-fail"] and "--stderr" in words
+    pasted = runner.invoke(app, words[1:])
+    assert pasted.exit_code == 0, pasted.output
 
 
 def test_logs_stdout_stderr_tail_and_unknown_task(local_batch, jobs):
@@ -120,5 +127,5 @@ def test_local_without_a_running_service_says_how_to_start_one(tmp_path):
     assert result.exit_code == 3
     assert result.stderr.strip() == (
         f"error: no local Batch service is running with data dir {tmp_path}; start one with "
-        "`batchctl local up --keep` (or `python -m localbatch serve`)"
+        "`batchctl local up --keep` (or `localbatch serve`)"
     )

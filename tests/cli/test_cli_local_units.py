@@ -10,11 +10,11 @@ import pytest
 from azure.batch import models as batch_models
 from azure.core.exceptions import ResourceExistsError
 
-from batchctl.targets import TargetOptions, resolve_target
-from localrun.health import blocking_problems, node_warnings
-from localrun.provision import local_scale_note, pool_ids, provision_pools
-from stack_config import validate_stack_data
-from validation import InvalidInput
+from batchforge.cli.targets import TargetOptions, resolve_target
+from batchforge.config import validate_stack_data
+from batchforge.core import InvalidInput
+from batchforge.localrun.health import blocking_problems, node_warnings
+from batchforge.localrun.provision import local_scale_note, pool_ids, provision_pools
 
 _IMAGE = {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from batchctl.app import app
+from batchforge.cli.app import app
 
 runner = CliRunner()
 
@@ -173,5 +173,5 @@ def test_the_readme_command_reaches_local_up():
         [str(repo / "scripts" / "run-local"), "--help"], capture_output=True, text=True, timeout=120, check=False
     )
     assert finished.returncode == 0, finished.stderr
-    assert "Usage: python -m batchctl local up" in finished.stdout
+    assert "Usage: batchctl local up" in finished.stdout
     assert "--stack" in finished.stdout and "--keep" in finished.stdout

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from batchctl.app import app
+from batchforge.cli.app import app
 
 runner = CliRunner()
 

@@ -10,12 +10,12 @@ import typer
 from cli_fake_batch import FakeBatch, counts, job, task
 from rich.console import Console
 
-from batchctl.errors import CliError, ExitCode
-from batchctl.job_status import read_statuses
-from batchctl.render import JobProgress, format_duration, print_run_summary, status_table, statuses_json
-from batchctl.run_summary import RunSummary, summarize_job
-from batchctl.task_logs import follow_log, last_lines, read_log
-from batchctl.waiting import wait_for_jobs
+from batchforge.cli.errors import CliError, ExitCode
+from batchforge.cli.job_status import read_statuses
+from batchforge.cli.render import JobProgress, format_duration, print_run_summary, status_table, statuses_json
+from batchforge.cli.run_summary import RunSummary, summarize_job
+from batchforge.cli.task_logs import follow_log, last_lines, read_log
+from batchforge.cli.waiting import wait_for_jobs
 
 
 def _console() -> Console:
@@ -170,7 +170,7 @@ def test_service_and_credential_errors_become_one_line():
     from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
     from rich.console import Console as RichConsole
 
-    from batchctl.errors import reported_errors
+    from batchforge.cli.errors import reported_errors
 
     def message_of(error: Exception) -> tuple[int, str]:
         console = RichConsole(width=300, record=True, color_system=None)

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from batchctl.app import app
-from localbatch.testing import LocalBatch, wait_for_idle_nodes
-from localrun.provision import pool_ids, provision_pools
-from stack_config import load_stack_file
-from submission.blob_uploads import upload_inputs
-from submission.client import make_resources_container_client
+from batchforge.cli.app import app
+from batchforge.config import load_stack_file
+from batchforge.localbatch.testing import LocalBatch, wait_for_idle_nodes
+from batchforge.localrun.provision import pool_ids, provision_pools
+from batchforge.submission.blob_uploads import upload_inputs
+from batchforge.submission.client import make_resources_container_client
 
 runner = CliRunner()
 

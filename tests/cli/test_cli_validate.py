@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from batchctl.app import app
+from batchforge.cli.app import app
 
 runner = CliRunner()
 

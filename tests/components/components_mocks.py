@@ -12,8 +12,8 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from batchforge.config import StackConfig
 from components.stack import build_stack
-from stack_config import StackConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"

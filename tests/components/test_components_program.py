@@ -13,8 +13,8 @@ import pytest
 import yaml
 from components_mocks import DEPLOYER_OBJECT_ID, REPO_ROOT, SUBSCRIPTION, ProgramRun, run_program
 
-from stack_config import StackConfig, load_stack_file, to_pulumi_config
-from submission.target import BatchTarget
+from batchforge.config import StackConfig, load_stack_file, to_pulumi_config
+from batchforge.submission.target import BatchTarget
 
 STACK_FILES = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))
 READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"

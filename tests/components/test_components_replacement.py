@@ -10,7 +10,7 @@ import pytest
 import yaml
 from components_mocks import REPO_ROOT, run_build, run_program
 
-from stack_config import load_stack_file, to_pulumi_config
+from batchforge.config import load_stack_file, to_pulumi_config
 
 DEV = REPO_ROOT / "Pulumi.dev.yaml"
 

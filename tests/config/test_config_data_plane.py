@@ -7,9 +7,9 @@ from pathlib import Path
 
 from azure.batch import models as batch_models
 
-from stack_config import load_stack_file, pool_name
-from stack_config.data_plane import pool_create_options
-from stack_config.start_task_files import data_plane_resource_files, plan_start_task_files
+from batchforge.config import load_stack_file, pool_name
+from batchforge.config.data_plane import pool_create_options
+from batchforge.config.start_task_files import data_plane_resource_files, plan_start_task_files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = "http://127.0.0.1:10000/devstoreaccount1/resources"

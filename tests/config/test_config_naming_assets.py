@@ -8,10 +8,10 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blob_assets import content_blob_name, expand_source, expand_sources, sha256_file
-from stack_config import iso_duration, load_stack_file, pool_name
-from stack_config.naming import global_account_name, resource_group_name
-from stack_config.start_task_files import plan_start_task_files
+from batchforge.assets import content_blob_name, expand_source, expand_sources, sha256_file
+from batchforge.config import iso_duration, load_stack_file, pool_name
+from batchforge.config.naming import global_account_name, resource_group_name
+from batchforge.config.start_task_files import plan_start_task_files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stack_config import from_pulumi_config, load_stack_file
-from validation import InvalidInput
+from batchforge.config import from_pulumi_config, load_stack_file
+from batchforge.core import InvalidInput
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GALLERY_IMAGE = (
@@ -297,7 +297,7 @@ def test_pulumi_config_problems_are_labelled_with_the_stack_file():
 
 
 def test_pulumi_yaml_declares_every_simple_key_of_the_model():
-    from stack_config import StackConfig
+    from batchforge.config import StackConfig
 
     project = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
     assert project["name"] == "batchforge"

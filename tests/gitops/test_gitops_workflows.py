@@ -50,7 +50,7 @@ def test_pull_request_validates_tests_and_previews_every_stack_with_policy_and_c
     assert "pull_request" in workflow["on"]
     checks = workflow["jobs"]["checks"]
     commands = " ".join(str(step.get("run", "")) for step in steps(checks))
-    assert "python -m batchctl validate" in commands
+    assert "batchctl validate" in commands
     assert "scripts/test" in commands
     preview = workflow["jobs"]["preview"]
     assert sorted(preview["strategy"]["matrix"]["stack"]) == STACKS
@@ -90,7 +90,7 @@ def test_each_stack_deploys_in_its_environment_one_at_a_time_with_the_policy_pac
     assert pulumi["with"]["command"] == "up"
     assert pulumi["with"]["policyPacks"] == "policy"
     commands = " ".join(str(step.get("run", "")) for step in steps(job))
-    assert "python -m batchctl promote" in commands
+    assert "batchctl promote" in commands
     step_names = [step.get("name", step.get("uses")) for step in steps(job)]
     assert step_names.index("Promotion check (config valid, workloads valid, policy pack passes under mocks)") < (
         step_names.index("pulumi up ${{ inputs.stack }} with the policy pack")
@@ -100,14 +100,14 @@ def test_each_stack_deploys_in_its_environment_one_at_a_time_with_the_policy_pac
 def batchctl_invocations():
     for path in WORKFLOWS.glob("*.yml"):
         for line in path.read_text().splitlines():
-            if "-m batchctl" in line:
-                yield shlex.split(line.split("-m batchctl", 1)[1])
+            if "bin/batchctl" in line:
+                yield shlex.split(line.split("bin/batchctl", 1)[1])
 
 
 def test_workflows_call_batchctl_commands_and_options_that_exist():
     from typer.testing import CliRunner
 
-    from batchctl.app import app
+    from batchforge.cli.app import app
 
     invocations = list(batchctl_invocations())
     assert len(invocations) >= 3

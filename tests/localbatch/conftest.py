@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from localbatch.azurite import Azurite
-from localbatch.execution import NodeContext, StorageAccess
+from batchforge.localbatch.azurite import Azurite
+from batchforge.localbatch.execution import NodeContext, StorageAccess
 
 
 @pytest.fixture(scope="session")

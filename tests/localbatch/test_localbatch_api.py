@@ -12,8 +12,8 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 
-from localbatch.config import generate_key
-from localbatch.testing import LocalBatch, wait_for_idle_nodes, wait_for_tasks_completed
+from batchforge.localbatch.config import generate_key
+from batchforge.localbatch.testing import LocalBatch, wait_for_idle_nodes, wait_for_tasks_completed
 
 
 def unique(prefix: str) -> str:

@@ -1,4 +1,4 @@
-"""`python -m localbatch serve --background`, `info` and `stop`, as a developer runs them."""
+"""`localbatch serve --background`, `info` and `stop`, as a developer runs them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def localbatch(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "localbatch", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        [str(Path(sys.executable).with_name("localbatch")), *args], cwd="/", capture_output=True, text=True, timeout=120
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobServiceClient
 
-from localbatch.azurite import Azurite, generate_account_key
+from batchforge.localbatch.azurite import Azurite, generate_account_key
 
 
 def _service(azurite: Azurite, key: str | None = None) -> BlobServiceClient:

@@ -20,8 +20,8 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-from localbatch.azurite import Azurite
-from localbatch.execution import NodeContext, TaskRun, run_task
+from batchforge.localbatch.azurite import Azurite
+from batchforge.localbatch.execution import NodeContext, TaskRun, run_task
 
 
 def run(node: NodeContext, task: TaskRun):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from localbatch.execution import NodeContext, TaskRun, kill_node_processes, prepare_node, run_task, task_dir
+from batchforge.localbatch.execution import NodeContext, TaskRun, kill_node_processes, prepare_node, run_task, task_dir
 
 # A task that prints its environment and working directory as JSON to stdout.
 PRINT_ENV = f"{shlex.quote(sys.executable)} -c " + shlex.quote(

@@ -14,7 +14,7 @@ from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.core.exceptions import AzureError, HttpResponseError
 
-from localbatch.testing import LocalBatch
+from batchforge.localbatch.testing import LocalBatch
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from azure.batch import models as m
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
 
-from localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes
+from batchforge.localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes
 
 
 def unique(prefix: str) -> str:

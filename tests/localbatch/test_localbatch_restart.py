@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from azure.batch import models as m
 
-from localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes, wait_for_tasks_completed
+from batchforge.localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes, wait_for_tasks_completed
 
 
 def test_restart_keeps_state_and_requeues_running_tasks(local_batch_factory: Callable[[], LocalBatch]) -> None:

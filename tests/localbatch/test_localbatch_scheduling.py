@@ -13,7 +13,7 @@ from azure.batch import models as m
 from azure.batch.models import _models  # BatchJobTerminateOptions is not exported in 15.1.0
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
-from localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes, wait_for_tasks_completed
+from batchforge.localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes, wait_for_tasks_completed
 
 SH = "/bin/sh -c"
 

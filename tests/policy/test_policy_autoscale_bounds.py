@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from policy.autoscale_bounds import DEDICATED, LOW_PRIORITY, target_bounds
+from batchforge.policy.autoscale_bounds import DEDICATED, LOW_PRIORITY, target_bounds
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs
 
-from policy.pack import build_policies, initial_config
-from policy.rules import POOL, RULES
+from batchforge.policy.pack import build_policies, initial_config
+from batchforge.policy.rules import POOL, RULES
 
 REPO = Path(__file__).resolve().parents[2]
 

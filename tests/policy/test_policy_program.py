@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policy import validate_resources
-from policy.program_under_mocks import declared_by_program, declared_for_config
-from policy.rules import BATCH_ACCOUNT, POOL, STORAGE_ACCOUNT
-from stack_config import validate_stack_data
+from batchforge.config import validate_stack_data
+from batchforge.policy import validate_resources
+from batchforge.policy.program_under_mocks import declared_by_program, declared_for_config
+from batchforge.policy.rules import BATCH_ACCOUNT, POOL, STORAGE_ACCOUNT
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in REPO.glob("Pulumi.*.yaml"))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from policy import validate_resource
-from policy.rules import BATCH_ACCOUNT, POOL, STORAGE_ACCOUNT
+from batchforge.policy import validate_resource
+from batchforge.policy.rules import BATCH_ACCOUNT, POOL, STORAGE_ACCOUNT
 
 TAGS = {"environment": "prod", "costCenter": "research", "managedBy": "pulumi"}
 

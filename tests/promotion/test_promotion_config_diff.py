@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from promotion import diff_stack_configs
-from validation import InvalidInput
+from batchforge.core import InvalidInput
+from batchforge.promotion import diff_stack_configs
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from promotion import check_promotion
+from batchforge.promotion import check_promotion
 
 REPO = Path(__file__).resolve().parents[2]
 

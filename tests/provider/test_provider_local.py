@@ -14,8 +14,8 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from pulumi.dynamic.dynamic import serialize_provider
 
-import components.workload_submission as hook
-from localbatch.testing import LocalBatch, wait_for
+import batchforge.providers.workload_submission as hook
+from batchforge.localbatch.testing import LocalBatch, wait_for
 
 
 def workload_yaml(workload_id: str, command: str) -> str:

@@ -12,9 +12,9 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-import components.workload_submission as hook
-from submission.plan import PlannedJob
-from submission.target import BatchTarget
+import batchforge.providers.workload_submission as hook
+from batchforge.submission.plan import PlannedJob
+from batchforge.submission.target import BatchTarget
 
 HOOK_TYPE = "pulumi-python:dynamic/batchforge:WorkloadSubmission"
 
@@ -124,7 +124,7 @@ def _run_under_mocks(declare: Any) -> Recorder:
 
 
 def test_the_repo_workloads_plan_at_program_time_into_job_ids_with_their_hash():
-    from workload_spec import load_workload, plan_job
+    from batchforge.workload import load_workload, plan_job
 
     files = sorted(path.name for path in (REPO_ROOT / "workloads").glob("*.yaml"))
     mocks = _run_under_mocks(lambda: hook.declare_workload_submissions(files, "terminate", AZURE_TARGET, REPO_ROOT, []))
@@ -140,7 +140,7 @@ def test_the_repo_workloads_plan_at_program_time_into_job_ids_with_their_hash():
 
 
 def test_an_invalid_workload_stops_the_program_before_anything_is_declared(tmp_path):
-    from validation import InvalidInput
+    from batchforge.core import InvalidInput
 
     (tmp_path / "workloads").mkdir()
     (tmp_path / "workloads" / "good.yaml").write_text(

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stack_config import load_stack_file, to_pulumi_config
-from submission.target import BatchTarget
-from workload_spec import load_workload, plan_job
+from batchforge.config import load_stack_file, to_pulumi_config
+from batchforge.submission.target import BatchTarget
+from batchforge.workload import load_workload, plan_job
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The Azure-shaped mocks live with the component tests; reuse them rather than keep a second copy.

@@ -12,10 +12,10 @@ import pytest
 from azure.batch import models as batch_models
 from pulumi.dynamic.dynamic import serialize_provider
 
-import components.workload_submission as hook
-import submission.client
-from submission.plan import PlannedJob
-from submission.target import BatchTarget
+import batchforge.providers.workload_submission as hook
+import batchforge.submission.client
+from batchforge.submission.plan import PlannedJob
+from batchforge.submission.target import BatchTarget
 
 # The in-memory Batch client lives with the engine tests; share it rather than keep two fakes.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "submission"))
@@ -49,7 +49,7 @@ def fake_service(monkeypatch, tmp_path):
     def plan(path: Path, target: BatchTarget, repo_root: Path) -> PlannedJob:
         return _planned(target, path.read_text().strip())
 
-    monkeypatch.setattr(submission.client, "make_batch_client", make_client)
+    monkeypatch.setattr(batchforge.submission.client, "make_batch_client", make_client)
     monkeypatch.setattr(hook, "plan_workload_file", plan)
     monkeypatch.setenv(hook.LOCAL_BATCH_KEY_ENV, SECRET_KEY)
     (tmp_path / "workloads").mkdir()

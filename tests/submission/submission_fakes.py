@@ -190,7 +190,7 @@ def planned_sweep(
     env_bytes: int = 0,
 ) -> Any:
     """A PlannedJob with ``count`` small deterministic tasks, shaped like what workload_spec produces."""
-    from submission.plan import PlannedJob
+    from batchforge.submission.plan import PlannedJob
 
     job = batch_models.BatchJobCreateOptions(
         id=f"{workload}-{content_hash}",

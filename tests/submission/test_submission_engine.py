@@ -11,8 +11,8 @@ from azure.batch import models as batch_models
 from azure.batch._utils.model_base import SdkJSONEncoder
 from submission_fakes import FakeBatchClient, planned_sweep, service_error
 
-from submission.chunking import MAX_REQUEST_BYTES, chunk_tasks
-from submission.engine import (
+from batchforge.submission.chunking import MAX_REQUEST_BYTES, chunk_tasks
+from batchforge.submission.engine import (
     CONTENT_HASH_METADATA_KEY,
     delete_job,
     job_task_counts,
@@ -20,8 +20,8 @@ from submission.engine import (
     submit_many,
     terminate_job,
 )
-from submission.errors import JobConflictError, SubmissionError
-from submission.retrying import RetryPolicy, classify, parse_retry_after
+from batchforge.submission.errors import JobConflictError, SubmissionError
+from batchforge.submission.retrying import RetryPolicy, classify, parse_retry_after
 
 FAST = RetryPolicy(max_attempts=6, base_delay_s=0.001, max_delay_s=0.01)
 

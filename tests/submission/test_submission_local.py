@@ -14,13 +14,13 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as batch_models
 
-from localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes, wait_for_tasks_completed
-from submission.client import make_batch_client, make_resources_container_client
-from submission.engine import delete_job, submit
-from submission.plan import PlannedJob
-from submission.retrying import RetryPolicy
-from submission.target import BatchTarget
-from workload_spec import load_workload, plan_job
+from batchforge.localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes, wait_for_tasks_completed
+from batchforge.submission.client import make_batch_client, make_resources_container_client
+from batchforge.submission.engine import delete_job, submit
+from batchforge.submission.plan import PlannedJob
+from batchforge.submission.retrying import RetryPolicy
+from batchforge.submission.target import BatchTarget
+from batchforge.workload import load_workload, plan_job
 
 FAST_RETRIES = RetryPolicy(max_attempts=8, base_delay_s=0.01, max_delay_s=0.2)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from submission.target import BatchTarget, EntraIdAuth
-from validation import InvalidInput
-from workload_spec import load_workload
+from batchforge.core import InvalidInput
+from batchforge.submission.target import BatchTarget, EntraIdAuth
+from batchforge.workload import load_workload
 
 IDENTITY = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pools"
 RESOURCES = "https://acct.blob.core.windows.net/resources"

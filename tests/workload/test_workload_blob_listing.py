@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from workload_spec import load_workload, plan_job
+from batchforge.workload import load_workload, plan_job
 
 
 def test_per_file_blob_prefix_lists_the_resources_container_with_the_targets_storage_key(local_batch, tmp_path: Path):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from validation import InvalidInput
-from workload_spec import load_workload, load_workloads, plan_job
+from batchforge.core import InvalidInput
+from batchforge.workload import load_workload, load_workloads, plan_job
 
 
 def test_unknown_keys_get_a_did_you_mean_hint(problems_of):

@@ -12,9 +12,9 @@ import jsonschema
 import pytest
 import yaml
 
-from submission.target import BatchTarget
-from workload_spec import load_workload, load_workloads, plan_job
-from workload_spec.schema import SCHEMA_PATH, main, schema_text
+from batchforge.submission.target import BatchTarget
+from batchforge.workload import load_workload, load_workloads, plan_job
+from batchforge.workload.schema import SCHEMA_PATH, main, schema_text
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "workloads").glob("*.yaml"))
@@ -47,7 +47,7 @@ def test_examples_load_together():
 
 
 def test_schema_file_is_up_to_date():
-    assert SCHEMA_PATH.read_text(encoding="utf-8") == schema_text(), "run: python -m workload_spec.schema"
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == schema_text(), "run: python -m batchforge.workload.schema"
     assert main(["--check"]) == 0
 
 

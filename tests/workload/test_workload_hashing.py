@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from submission.target import BatchTarget
-from workload_spec import load_workload, plan_job
+from batchforge.submission.target import BatchTarget
+from batchforge.workload import load_workload, plan_job
 
 BASE = """\
 # a comment

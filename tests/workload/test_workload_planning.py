@@ -11,10 +11,10 @@ from azure.batch import models as bm
 from azure.batch._utils.model_base import SdkJSONEncoder
 from conftest import IDENTITY, OUTPUTS, RESOURCES
 
-from submission.target import BatchTarget
-from validation import InvalidInput
-from workload_spec import load_workload, plan_job
-from workload_spec.building import fast_model
+from batchforge.core import InvalidInput
+from batchforge.submission.target import BatchTarget
+from batchforge.workload import load_workload, plan_job
+from batchforge.workload.building import fast_model
 
 
 def _wire(model: object) -> str:

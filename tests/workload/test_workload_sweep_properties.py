@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from submission.target import BatchTarget, EntraIdAuth
-from workload_spec import plan_job, validate_workload_data
+from batchforge.submission.target import BatchTarget, EntraIdAuth
+from batchforge.workload import plan_job, validate_workload_data
 
 TARGET = BatchTarget(
     account_endpoint="https://acct.westeurope.batch.azure.com",

@@ -1,0 +1,11 @@
+"""Content-addressed blob names for local files and folders (no Pulumi, no Azure calls)."""
+
+from batchforge.assets.content_addressed import (
+    LocalAsset,
+    content_blob_name,
+    expand_source,
+    expand_sources,
+    sha256_file,
+)
+
+__all__ = ["LocalAsset", "content_blob_name", "expand_source", "expand_sources", "sha256_file"]

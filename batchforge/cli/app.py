@@ -1,0 +1,419 @@
+"""The ``batchctl`` command line: one typer app, thin commands over the modules that do the work."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from batchforge.cli.errors import CliError, ExitCode, reported_errors
+from batchforge.cli.targets import TargetOptions, check_single_source, resolve_target
+from batchforge.project import project_root
+
+if TYPE_CHECKING:
+    from azure.batch import BatchClient
+
+app = typer.Typer(
+    name="batchctl",
+    help="Operate batchforge stacks: validate config, submit workloads, watch jobs and read task logs, "
+    "on Azure Batch or on the local Batch service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+local_app = typer.Typer(help="Run a stack end to end on the local Batch service and Azurite.", no_args_is_help=True)
+app.add_typer(local_app, name="local")
+config_app = typer.Typer(help="Compare stack configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+REPO_ROOT = project_root()
+DEFAULT_LOCAL_DATA_DIR = Path(".localbatch")
+
+
+# Piped output (CI logs, files, tests) is not cut to 80 columns: ids and paths must stay whole to be usable.
+_PIPED_WIDTH = 240
+
+
+def _stdout() -> Console:
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, soft_wrap=True)
+
+
+StackOutputsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--stack-outputs",
+        help="JSON from `pulumi stack output --json` (uses its batchTarget output). Auth: DefaultAzureCredential.",
+        dir_okay=False,
+    ),
+]
+EndpointOption = Annotated[str | None, typer.Option("--endpoint", help="Batch account URL (Azure, Entra ID auth).")]
+PoolOption = Annotated[
+    list[str] | None, typer.Option("--pool", help="CONFIG_ID=POOL_ID: the account's id of a stack pool; repeatable.")
+]
+ResourcesUrlOption = Annotated[str | None, typer.Option("--resources-url", help="Resources blob container URL.")]
+OutputsUrlOption = Annotated[str | None, typer.Option("--outputs-url", help="Outputs blob container URL.")]
+LocalOption = Annotated[
+    bool, typer.Option("--local", help="Use the local Batch service (started by `local up --keep`).")
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory of the local service (default: .localbatch in the repo)."),
+]
+
+
+def _target_options(
+    stack_outputs: Path | None,
+    endpoint: str | None,
+    pool: list[str] | None,
+    resources_url: str | None,
+    outputs_url: str | None,
+    local: bool,
+    data_dir: Path | None,
+) -> TargetOptions:
+    return TargetOptions(
+        outputs_file=stack_outputs,
+        endpoint=endpoint,
+        pools=tuple(pool or ()),
+        resources_url=resources_url,
+        outputs_url=outputs_url,
+        local=local,
+        data_dir=data_dir or REPO_ROOT / DEFAULT_LOCAL_DATA_DIR,
+        data_dir_given=data_dir is not None,
+    )
+
+
+def _command(name: str, options: TargetOptions, *args: str) -> str:
+    """A batchctl command line for a hint, with the same target flags as the running command."""
+    return " ".join(["batchctl", name, *(shlex.quote(arg) for arg in args), *filter(None, [options.as_flags()])])
+
+
+def _client_for(options: TargetOptions) -> BatchClient:
+    """A Batch client for read-only commands (no storage URLs needed)."""
+    from batchforge.submission.client import make_batch_client
+
+    return make_batch_client(resolve_target(dataclasses.replace(options, storage_required=False)))
+
+
+@app.command()
+def validate(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Stack files (Pulumi.<stack>.yaml) or workload files; default: every stack in the repo."),
+    ] = None,
+    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+) -> None:
+    """Check stack configs and the workloads they reference, offline. Exit 2 and one line per problem."""
+    from batchforge.cli.offline_check import check
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        report = check(repo_root, files or ())
+        for problem in report.problems:
+            stderr.print(str(problem), markup=False, highlight=False)
+        if report.problems:
+            raise typer.Exit(ExitCode.INVALID_INPUT)
+        stdout.print(f"ok: {len(report.checked)} file(s) valid: {', '.join(report.checked)}", highlight=False)
+
+
+@app.command()
+def status(
+    jobs: Annotated[list[str] | None, typer.Argument(help="Job ids; default: every job in the account.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    stack_outputs: StackOutputsOption = None,
+    endpoint: EndpointOption = None,
+    pool: PoolOption = None,
+    resources_url: ResourcesUrlOption = None,
+    outputs_url: OutputsUrlOption = None,
+    local: LocalOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Jobs with their state and task counts (active, running, completed, succeeded, failed)."""
+    from batchforge.cli.job_status import read_statuses
+    from batchforge.cli.render import status_table, statuses_json
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
+        statuses = read_statuses(_client_for(options), jobs or ())
+        if as_json:
+            sys.stdout.write(statuses_json(statuses) + "\n")
+        else:
+            stdout.print(status_table(statuses))
+
+
+@app.command()
+def wait(
+    jobs: Annotated[list[str], typer.Argument(help="Job ids to wait for.")],
+    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds (exit 5).")] = None,
+    poll: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    stack_outputs: StackOutputsOption = None,
+    endpoint: EndpointOption = None,
+    pool: PoolOption = None,
+    resources_url: ResourcesUrlOption = None,
+    outputs_url: OutputsUrlOption = None,
+    local: LocalOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Show progress until the jobs finish; exit 1 when any task failed."""
+    from batchforge.cli.job_status import failed_task_ids
+    from batchforge.cli.render import JobProgress, status_table
+    from batchforge.cli.waiting import wait_for_jobs
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
+        client = _client_for(options)
+        with JobProgress(stdout) as progress:
+            final = wait_for_jobs(client, jobs, timeout=timeout, poll_interval=poll, on_update=progress.update)
+        stdout.print(status_table(final))
+        failed = [status for status in final if status.has_failures]
+        for status in failed:
+            examples = failed_task_ids(client, status.job_id)
+            stdout.print(
+                f"{status.job_id}: {status.counts.failed} task(s) failed, e.g. {', '.join(examples)}; "
+                f"read one with: {_command('logs', options, status.job_id, examples[0] if examples else '<task>')}"
+                " --stderr",
+                highlight=False,
+            )
+        if failed:
+            raise CliError(f"tasks failed in: {', '.join(s.job_id for s in failed)}", ExitCode.TASKS_FAILED)
+
+
+@app.command()
+def logs(
+    job: Annotated[str, typer.Argument(help="Job id.")],
+    task: Annotated[str, typer.Argument(help="Task id.")],
+    stderr_stream: Annotated[bool, typer.Option("--stderr", help="Show stderr.txt instead of stdout.txt.")] = False,
+    tail: Annotated[int | None, typer.Option(help="Only the last N lines.", min=0)] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the task completes.")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between reads with --follow.")] = 1.0,
+    stack_outputs: StackOutputsOption = None,
+    endpoint: EndpointOption = None,
+    pool: PoolOption = None,
+    resources_url: ResourcesUrlOption = None,
+    outputs_url: OutputsUrlOption = None,
+    local: LocalOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Print a task's stdout (or stderr) through the Batch API."""
+    from batchforge.cli.task_logs import follow_log, read_log
+
+    stderr = _stderr()
+    with reported_errors(stderr):
+        options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
+        client = _client_for(options)
+        out = sys.stdout.buffer
+        if follow:
+            for chunk in follow_log(client, job, task, stderr=stderr_stream, tail=tail, poll_interval=poll):
+                out.write(chunk)
+                out.flush()
+        else:
+            out.write(read_log(client, job, task, stderr=stderr_stream, tail=tail))
+            out.flush()
+
+
+@app.command()
+def submit(
+    stack: Annotated[str, typer.Option(help="Stack whose config (Pulumi.<stack>.yaml) lists the workloads.")] = "dev",
+    workload: Annotated[
+        list[str] | None,
+        typer.Option("--workload", "-w", help="Only these workload files (names under workloads/); repeatable."),
+    ] = None,
+    wait_for_jobs: Annotated[
+        bool, typer.Option("--wait", help="Follow the jobs until they finish, then summarize.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="With --wait: give up after this many seconds (exit 5).")
+    ] = None,
+    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+    stack_outputs: StackOutputsOption = None,
+    endpoint: EndpointOption = None,
+    pool: PoolOption = None,
+    resources_url: ResourcesUrlOption = None,
+    outputs_url: OutputsUrlOption = None,
+    local: LocalOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Submit a stack's workloads outside Pulumi (the same engine as the deploy hook); exactly once, resumable."""
+    from batchforge.cli.render import JobProgress, print_run_summary
+    from batchforge.cli.run_summary import RunSummary, logs_command_locator, summarize_job
+    from batchforge.cli.waiting import wait_for_jobs as wait_until_finished
+    from batchforge.localrun.provision import pool_ids
+    from batchforge.localrun.run import local_log_locator
+    from batchforge.localrun.stack_inputs import load_stack_inputs
+    from batchforge.localrun.state import running_service_or_fail
+    from batchforge.submission.client import make_batch_client, make_resources_container_client
+    from batchforge.submission.engine import submit as submit_job
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        inputs = load_stack_inputs(repo_root, stack, only=workload or ())
+        options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
+        names = pool_ids(inputs.config)
+        locate_logs = logs_command_locator(options.as_flags())
+        check_single_source(options)
+        if local:
+            # Locally the account is ours: the stack's own pool and container names, as `local up` uses them.
+            service = running_service_or_fail(options.data_dir)
+            storage = inputs.config.storage
+            service.ensure_containers(storage.resources_container, storage.outputs_container)
+            target = service.target(names, storage.resources_container, storage.outputs_container)
+            locate_logs = local_log_locator(service.node_root)
+        else:
+            target = resolve_target(options)
+            if not target.pool_ids:
+                target = target.model_copy(update={"pool_ids": names})
+        planned = inputs.plan(target)
+        client = make_batch_client(target)
+        container = make_resources_container_client(target)
+        results = [submit_job(job, client, upload_container=container) for job in planned]
+        for result in results:
+            stdout.print(result.summary(), markup=False, highlight=False)
+        incomplete = [result.job_id for result in results if not result.complete]
+        if incomplete:
+            raise CliError(f"not every task was submitted: {', '.join(incomplete)}", ExitCode.SERVICE_ERROR)
+        if not wait_for_jobs:
+            return
+        job_ids = [result.job_id for result in results]
+        with JobProgress(stdout) as progress:
+            wait_until_finished(client, job_ids, timeout=timeout, on_update=progress.update)
+        summary = RunSummary(jobs=tuple(summarize_job(client, job_id, locate_logs) for job_id in job_ids))
+        print_run_summary(stdout, summary)
+        if not summary.ok:
+            raise typer.Exit(ExitCode.TASKS_FAILED)
+
+
+@local_app.command("up")
+def local_up(
+    stack: Annotated[str, typer.Option(help="Stack to run (Pulumi.<stack>.yaml).")] = "dev",
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the local services running (stop: `local down`).")
+    ] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where the services keep state, node folders and logs (default: .localbatch).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Give up waiting for the jobs after this many seconds.")] = 900.0,
+    local_nodes: Annotated[
+        int, typer.Option(help="Nodes for an autoscale pool whose formula cannot size it locally.", min=1)
+    ] = 2,
+    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+) -> None:
+    """Run a stack end to end locally: pools, start tasks, workloads, progress, summary.
+
+    Exit 0 only when every task succeeded.
+    """
+    from batchforge.cli.render import print_run_summary
+    from batchforge.localrun.run import LocalRunSettings, run_stack
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        settings = LocalRunSettings(
+            stack=stack,
+            repo_root=repo_root,
+            data_dir=(data_dir or repo_root / DEFAULT_LOCAL_DATA_DIR).resolve(),
+            keep=keep,
+            timeout_s=timeout,
+            local_nodes=local_nodes,
+        )
+        try:
+            summary = run_stack(settings, stdout)
+        except KeyboardInterrupt:
+            raise CliError(
+                "interrupted; services this run started are stopped (unless --keep), "
+                f"state and logs stay in {settings.data_dir}",
+                ExitCode.INTERRUPTED,
+            ) from None
+        print_run_summary(stdout, summary)
+        data_flag = f" --data-dir {shlex.quote(str(settings.data_dir))}" if data_dir is not None else ""
+        if keep:
+            stdout.print(
+                f"services kept running (data dir {settings.data_dir}); try `batchctl status --local{data_flag}`, "
+                f"stop them with `batchctl local down{data_flag}`",
+                highlight=False,
+            )
+        if not summary.ok:
+            raise typer.Exit(ExitCode.TASKS_FAILED)
+
+
+@local_app.command("down")
+def local_down(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory of the services to stop (default: .localbatch).")
+    ] = None,
+) -> None:
+    """Stop the local services that `local up --keep` left running. State stays in the data directory."""
+    from batchforge.localrun.services import stop_kept_services
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        directory = (data_dir or REPO_ROOT / DEFAULT_LOCAL_DATA_DIR).resolve()
+        stopped = stop_kept_services(directory)
+        stdout.print(f"stopped the local services of {directory}" if stopped else f"nothing running in {directory}")
+
+
+@config_app.command("diff")
+def config_diff(
+    stack_a: Annotated[str, typer.Argument(help="First stack (name, e.g. dev, or a Pulumi.<stack>.yaml path).")],
+    stack_b: Annotated[str, typer.Argument(help="Second stack.")],
+    show_all: Annotated[bool, typer.Option("--all", help="Show equal keys too, not only differences.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the configs differ.")] = False,
+    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+) -> None:
+    """Two stacks' validated effective config side by side, differences highlighted."""
+    import json
+
+    from batchforge.promotion import diff_stack_configs
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        diff = diff_stack_configs(stack_a, stack_b, repo_root)
+        if as_json:
+            sys.stdout.write(json.dumps(diff.to_json(), indent=2, default=str) + "\n")
+        else:
+            stdout.print(diff.render(only_differences=not show_all))
+        if exit_code and not diff.identical:
+            raise typer.Exit(ExitCode.TASKS_FAILED)
+
+
+@app.command()
+def promote(
+    target: Annotated[str, typer.Argument(help="Stack to promote to (name or Pulumi.<stack>.yaml path).")],
+    source: Annotated[
+        str | None, typer.Option("--from", help="Stack promoted from; adds its config differences.")
+    ] = None,
+    text: Annotated[bool, typer.Option("--text", help="Plain text instead of tables (for CI logs).")] = False,
+    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+) -> None:
+    """Check a stack is ready for promotion: config valid, workloads exist and validate, policy pack passes.
+
+    Exit 1 when any check fails.
+    """
+    from batchforge.promotion import check_promotion
+
+    stdout, stderr = _stdout(), _stderr()
+    with reported_errors(stderr):
+        report = check_promotion(target, repo_root, source=source)
+        if text:
+            sys.stdout.write(report.to_text() + "\n")
+        else:
+            stdout.print(report.render())
+        if not report.ok:
+            raise typer.Exit(ExitCode.TASKS_FAILED)
+
+
+def main() -> None:
+    # azure-identity logs every credential it tried as a warning; the CLI reports one message instead.
+    logging.getLogger("azure.identity").setLevel(logging.CRITICAL)
+    app(prog_name="batchctl")

@@ -1,0 +1,37 @@
+"""Polls jobs until they finish, reporting each round so a progress view can follow along."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from batchforge.cli.errors import CliError, ExitCode
+from batchforge.cli.job_status import JobReader, JobStatus, read_statuses
+
+StatusListener = Callable[[Sequence[JobStatus]], None]
+
+
+def wait_for_jobs(
+    client: JobReader,
+    job_ids: Sequence[str],
+    *,
+    timeout: float | None,
+    poll_interval: float = 1.0,
+    on_update: StatusListener | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[JobStatus]:
+    """Returns the final statuses once every job finished; raises :class:`CliError` on timeout."""
+    if not job_ids:
+        raise CliError("no jobs to wait for", ExitCode.INVALID_INPUT)
+    deadline = None if timeout is None else clock() + timeout
+    while True:
+        statuses = read_statuses(client, job_ids)
+        if on_update is not None:
+            on_update(statuses)
+        if all(status.finished for status in statuses):
+            return statuses
+        if deadline is not None and clock() >= deadline:
+            pending = ", ".join(status.job_id for status in statuses if not status.finished)
+            raise CliError(f"timed out after {timeout:g}s waiting for: {pending}", ExitCode.TIMED_OUT)
+        sleep(poll_interval)

@@ -1,0 +1,172 @@
+"""Reading a stack's config into :class:`StackConfig`: from ``Pulumi.<stack>.yaml`` or from Pulumi's config map.
+
+Both paths report every problem at once as ``Pulumi.<stack>.yaml: <key path>: <message>``, key paths
+without the ``batchforge:`` namespace.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from batchforge.config.model import StackConfig
+from batchforge.core import InvalidInput, Problem, problems_from_validation_error, read_yaml_file
+
+NAMESPACE = "batchforge"
+
+
+def stack_file_name(stack: str) -> str:
+    return f"Pulumi.{stack}.yaml"
+
+
+def _cross_checks(data: Mapping[str, Any], source: str) -> list[Problem]:
+    """Rules spanning several keys, checked on the raw data so they are reported with the field errors."""
+    problems: list[Problem] = []
+    pools = data.get("pools")
+    if not isinstance(pools, list):
+        return problems
+    first_seen: dict[str, int] = {}
+    network = data.get("network")
+    has_subnet = isinstance(network, Mapping) and bool(network.get("subnetId"))
+    for index, pool in enumerate(pools):
+        if not isinstance(pool, Mapping):
+            continue
+        pool_id = pool.get("id")
+        if isinstance(pool_id, str):
+            if pool_id in first_seen:
+                problems.append(
+                    Problem(
+                        source,
+                        f"pools[{index}].id",
+                        f"duplicate pool id '{pool_id}' (also pools[{first_seen[pool_id]}])",
+                    )
+                )
+            else:
+                first_seen[pool_id] = index
+        if pool.get("publicIps") is False and not has_subnet:
+            problems.append(
+                Problem(source, f"pools[{index}].publicIps", "false needs network.subnetId (nodes without public IPs)")
+            )
+    return problems
+
+
+def validate_stack_data(data: Any, source: str, repo_root: Path | None = None) -> StackConfig:
+    """Validates already-parsed stack config (namespace removed); raises :class:`InvalidInput` with every problem.
+
+    ``repo_root``, when given, is where start-task resource files that are local paths must exist.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise InvalidInput([Problem(source, "", "must be a mapping of batchforge:<key> settings")])
+    problems: list[Problem] = []
+    config: StackConfig | None = None
+    try:
+        config = StackConfig.model_validate(dict(data), context={"repo_root": repo_root})
+    except ValidationError as exc:
+        problems.extend(problems_from_validation_error(exc, StackConfig, source))
+    problems.extend(_cross_checks(data, source))
+    if problems or config is None:
+        raise InvalidInput(problems)
+    return config
+
+
+def _strip_namespace(raw: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[Problem]]:
+    """``batchforge:pools`` -> ``pools``; other namespaces (``azure-native:location``) belong to providers."""
+    data: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, value in raw.items():
+        namespace, sep, name = str(key).partition(":")
+        if not sep:
+            problems.append(
+                Problem(source, str(key), f"config keys need a namespace; did you mean '{NAMESPACE}:{key}'?")
+            )
+            continue
+        if namespace != NAMESPACE:
+            continue
+        # Older Pulumi spells project keys "batchforge:config:pools".
+        name = name.removeprefix("config:")
+        data[name] = value
+    return data, problems
+
+
+def load_stack_file(path: Path, repo_root: Path | None = None) -> StackConfig:
+    """Reads ``Pulumi.<stack>.yaml`` directly (CLI, tests, the local run). ``repo_root`` defaults to its folder."""
+    source = path.name
+    document = read_yaml_file(path, source)
+    if document is None:
+        document = {}
+    if not isinstance(document, Mapping):
+        raise InvalidInput([Problem(source, "", "must be a mapping with a 'config:' section")])
+    unknown_top = [k for k in document if k not in ("config", "encryptionsalt", "secretsprovider", "encryptedkey")]
+    problems = [Problem(source, str(k), "unknown top-level key; expected 'config'") for k in unknown_top]
+    raw = document.get("config") or {}
+    if not isinstance(raw, Mapping):
+        raise InvalidInput([*problems, Problem(source, "config", "must be a mapping")])
+    data, namespace_problems = _strip_namespace(raw, source)
+    problems.extend(namespace_problems)
+    try:
+        config = validate_stack_data(data, source, repo_root if repo_root is not None else path.parent)
+    except InvalidInput as exc:
+        raise InvalidInput([*problems, *exc.problems]) from None
+    if problems:
+        raise InvalidInput(problems)
+    return config
+
+
+def from_pulumi_config(stack: str, raw: Mapping[str, str], repo_root: Path | None = None) -> StackConfig:
+    """Builds the config from Pulumi's config map (``{"batchforge:pools": "<json>", ...}``).
+
+    Pulumi hands every value over as a string; objects and arrays arrive as JSON text, numbers and
+    booleans as their text. Values that do not parse as JSON stay plain strings.
+    """
+    source = stack_file_name(stack)
+    data, problems = _strip_namespace(raw, source)
+    decoded: dict[str, Any] = {}
+    for key, value in data.items():
+        decoded[key] = _decode(value)
+    try:
+        config = validate_stack_data(decoded, source, repo_root)
+    except InvalidInput as exc:
+        raise InvalidInput([*problems, *exc.problems]) from None
+    if problems:
+        raise InvalidInput(problems)
+    return config
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    stripped = value.strip()
+    if stripped[:1] in ("{", "[") or stripped in ("true", "false", "null") or _looks_numeric(stripped):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def to_pulumi_config(config_section: Mapping[str, Any]) -> dict[str, str]:
+    """The inverse of Pulumi's encoding: a ``config:`` section as the string map a program receives.
+
+    Used by tests to feed a stack file into the program under mocks exactly as the CLI would.
+    """
+    encoded: dict[str, str] = {}
+    for key, value in config_section.items():
+        if isinstance(value, str):
+            encoded[key] = value
+        else:
+            encoded[key] = json.dumps(value)
+    return encoded

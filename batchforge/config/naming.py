@@ -1,0 +1,85 @@
+"""Azure resource names derived from the name prefix and stack, valid under each service's rules.
+
+Globally unique names (storage and Batch accounts are DNS names) get a short deterministic hash of
+a caller-chosen seed (the program uses the subscription id), so two stacks never collide and the
+same stack always gets the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from batchforge.config.model import PoolConfig, StackConfig
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+def short_hash(*parts: str, length: int = 8) -> str:
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+    return digest[:length]
+
+
+def _compact(text: str) -> str:
+    return _NON_ALNUM.sub("", text.lower())
+
+
+def global_account_name(prefix: str, stack: str, kind: str, seed: str) -> str:
+    """3-24 lowercase letters and digits: ``<prefix><stack><kind>`` cut to fit, plus an 8-char hash.
+
+    ``kind`` (``st``, ``batch``) keeps the storage and Batch account names apart; ``seed`` makes the
+    name unique per subscription.
+    """
+    digest = short_hash(prefix, stack, kind, seed)
+    readable = (_compact(prefix) + _compact(stack))[: 24 - len(digest) - len(kind)] + kind
+    return readable + digest
+
+
+def storage_account_name(config: StackConfig, stack: str, seed: str) -> str:
+    return global_account_name(config.name_prefix, stack, "st", seed)
+
+
+def batch_account_name(config: StackConfig, stack: str, seed: str) -> str:
+    return global_account_name(config.name_prefix, stack, "ba", seed)
+
+
+def resource_group_name(config: StackConfig, stack: str) -> str:
+    if config.resource_group.name:
+        return config.resource_group.name
+    return f"{config.name_prefix}-{stack}-rg"
+
+
+def identity_name(config: StackConfig, stack: str, role: str) -> str:
+    """User-assigned identity names: 3-128 chars, letters, digits, '-' and '_'."""
+    return f"{config.name_prefix}-{stack}-{role}-id"
+
+
+def private_endpoint_name(config: StackConfig, stack: str, group: str) -> str:
+    return f"{config.name_prefix}-{stack}-batch-{group.lower()}-pe"
+
+
+def pool_replacement_key(pool: PoolConfig, subnet_id: str | None) -> dict[str, object]:
+    """The pool properties Batch cannot change on a pool that has nodes.
+
+    A change to any of them gives the pool a new name, so Pulumi replaces it (create the new pool,
+    then delete the old one) instead of attempting an update Batch would refuse.
+    """
+    return {
+        "vmSize": pool.vm_size.lower(),
+        "image": pool.image.model_dump(mode="json", by_alias=True),
+        "nodeAgentSkuId": pool.node_agent_sku_id,
+        "taskSlotsPerNode": pool.task_slots_per_node,
+        "taskSchedulingPolicy": pool.task_scheduling_policy.model_dump(mode="json", by_alias=True),
+        "interNodeCommunication": pool.inter_node_communication,
+        "container": pool.container.model_dump(mode="json", by_alias=True) if pool.container else None,
+        "mounts": [mount.model_dump(mode="json", by_alias=True) for mount in pool.mounts],
+        "subnetId": subnet_id,
+        "publicIps": pool.public_ips,
+    }
+
+
+def pool_name(pool: PoolConfig, subnet_id: str | None) -> str:
+    """The Batch pool id: ``<config id>-<hash of the properties that force a replacement>`` (max 59 chars)."""
+    key = json.dumps(pool_replacement_key(pool, subnet_id), sort_keys=True, separators=(",", ":"))
+    return f"{pool.id}-{short_hash(key)}"

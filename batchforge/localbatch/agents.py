@@ -1,0 +1,196 @@
+"""Node agents: worker processes that run tasks for the service, like the agent on a Batch node.
+
+The service's own process answers the API and keeps the books; starting processes, preparing task
+folders and moving files costs Python time per task, so it happens in a few agent processes that use
+the other cores. Each agent runs `batchforge.localbatch.execution.run_task` on its own event loop and talks to the
+service over a pipe: ("node", ref, node) once per node, then ("run", id, ref, run, limit) and
+("cancel", id) in; ("done", id, outcome fields) or ("error", id, text) out. Messages are kept small
+because both ends pickle and unpickle one pair per task. An agent whose pipe closes (the service died)
+cancels its runs and exits, which kills their processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+import os
+from datetime import timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from batchforge.localbatch.execution import ExecutionOutcome, NodeContext, TaskRun
+
+DEFAULT_AGENTS = max(1, min(4, os.cpu_count() or 1))
+AGENTS_VARIABLE = "LOCALBATCH_NODE_AGENTS"
+
+
+def agent_count() -> int:
+    """How many agent processes to start; 0 runs tasks on the service's own event loop."""
+    text = os.environ.get(AGENTS_VARIABLE, "")
+    return int(text) if text.strip().isdigit() else DEFAULT_AGENTS
+
+
+_STOP_TIMEOUT_SECONDS = 10.0
+# Nodes an agent remembers before the service tells it to forget them all (nodes come and go with resizes).
+_KNOWN_NODES_LIMIT = 256
+
+
+class AgentError(RuntimeError):
+    """A run failed inside an agent for a reason other than the task itself."""
+
+
+class NodeAgents:
+    def __init__(self, count: int = DEFAULT_AGENTS) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._loop = asyncio.get_running_loop()
+        self._connections: list[Connection] = []
+        self._processes: list[Any] = []
+        self._pending: dict[int, asyncio.Future[ExecutionOutcome]] = {}
+        self._ids = itertools.count()
+        self._known_nodes: dict[int, dict[NodeContext, int]] = {}
+        for index in range(count):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=agent_main, args=(theirs,), name=f"localbatch-agent-{index}", daemon=True)
+            process.start()
+            theirs.close()
+            self._connections.append(ours)
+            self._known_nodes[id(ours)] = {}
+            self._processes.append(process)
+            self._loop.add_reader(ours.fileno(), self._receive, ours)
+        self._next = itertools.cycle(self._connections)
+
+    async def run(self, node: NodeContext, run: TaskRun, limit: timedelta | None) -> ExecutionOutcome:
+        request = next(self._ids)
+        future: asyncio.Future[ExecutionOutcome] = self._loop.create_future()
+        self._pending[request] = future
+        connection = next(self._next)
+        known = self._known_nodes[id(connection)]
+        reference = known.get(node)
+        if reference is None:
+            if len(known) >= _KNOWN_NODES_LIMIT:
+                known.clear()
+                connection.send(("forget", -1))
+            reference = known[node] = len(known)
+            connection.send(("node", reference, node))
+        connection.send(("run", request, reference, run, limit))
+        try:
+            return await future
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError):
+                connection.send(("cancel", request))
+            raise
+        finally:
+            self._pending.pop(request, None)
+
+    def _receive(self, connection: Connection) -> None:
+        # One message per call: the loop calls again while the pipe stays readable, and Connection.poll
+        # would build a selector each time it is asked.
+        try:
+            kind, request, payload = connection.recv()
+            future = self._pending.get(request)
+            if future is None or future.done():
+                return
+            if kind == "done":
+                future.set_result(_outcome_from_fields(payload))
+            else:
+                future.set_exception(AgentError(str(payload)))
+        except (EOFError, OSError):
+            self._loop.remove_reader(connection.fileno())
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(AgentError("a node agent exited"))
+
+    async def close(self) -> None:
+        for connection in self._connections:
+            with contextlib.suppress(OSError, ValueError):
+                self._loop.remove_reader(connection.fileno())
+                connection.send(("stop", -1, None))
+        for process in self._processes:
+            await asyncio.to_thread(process.join, _STOP_TIMEOUT_SECONDS)
+            if process.is_alive():
+                process.kill()
+        for connection in self._connections:
+            connection.close()
+
+
+def agent_main(connection: Connection) -> None:
+    from batchforge.localbatch.workers import install_child_watcher
+
+    install_child_watcher()
+    asyncio.run(_serve(connection))
+
+
+async def _serve(connection: Connection) -> None:
+    from batchforge.localbatch.execution import run_task
+
+    loop = asyncio.get_running_loop()
+    runs: dict[int, asyncio.Task[None]] = {}
+    nodes: dict[int, NodeContext] = {}
+    stopped = asyncio.Event()
+
+    async def one(request: int, node: NodeContext, run: TaskRun, limit: timedelta | None) -> None:
+        try:
+            outcome = await run_task(node, run, max_wall_clock=limit)
+            reply: tuple[str, int, Any] = ("done", request, _outcome_fields(outcome))
+        except asyncio.CancelledError:
+            return
+        except Exception as err:  # reported to the service, which records it as a server error
+            reply = ("error", request, f"{type(err).__name__}: {err}")
+        finally:
+            runs.pop(request, None)
+        with contextlib.suppress(OSError):
+            connection.send(reply)
+
+    def receive() -> None:
+        try:  # one message per call, as in NodeAgents._receive
+            kind, request, *payload = connection.recv()
+            if kind == "run":
+                reference, run, limit = payload
+                runs[request] = loop.create_task(one(request, nodes[reference], run, limit))
+            elif kind == "node":
+                nodes[request] = payload[0]
+            elif kind == "forget":
+                nodes.clear()
+            elif kind == "cancel" and request in runs:
+                runs[request].cancel()
+            elif kind == "stop":
+                stopped.set()
+        except (EOFError, OSError):
+            stopped.set()
+
+    loop.add_reader(connection.fileno(), receive)
+    await stopped.wait()
+    loop.remove_reader(connection.fileno())
+    pending = list(runs.values())
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _outcome_fields(outcome: ExecutionOutcome) -> tuple[Any, ...]:
+    # Plain values pickle several times faster than the dataclass with its Path.
+    return (
+        outcome.exit_code,
+        outcome.result,
+        None if outcome.failure_info is None else dict(outcome.failure_info),
+        outcome.start_time,
+        outcome.end_time,
+        str(outcome.task_dir),
+        outcome.timed_out,
+    )
+
+
+def _outcome_from_fields(fields: tuple[Any, ...]) -> ExecutionOutcome:
+    exit_code, result, failure_info, start_time, end_time, task_dir, timed_out = fields
+    return ExecutionOutcome(
+        exit_code=exit_code,
+        result=result,
+        failure_info=failure_info,
+        start_time=start_time,
+        end_time=end_time,
+        task_dir=Path(task_dir),
+        timed_out=timed_out,
+    )

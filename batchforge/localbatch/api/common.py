@@ -1,0 +1,186 @@
+"""What every route shares: the account and scheduler, JSON bodies, headers, lists and conditions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from batchforge.localbatch import odata
+from batchforge.localbatch.clock import parse_iso, parse_rfc1123, rfc1123
+from batchforge.localbatch.entities import Entity
+from batchforge.localbatch.errors import BatchApiError, invalid_body
+
+if TYPE_CHECKING:
+    from batchforge.localbatch.account import Account
+    from batchforge.localbatch.scheduler import Scheduler
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_PAGE = 1000
+JSON_TYPE = "application/json;odata=minimalmetadata"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def account(request: Request) -> Account:
+    return request.app.state.account  # type: ignore[no-any-return]
+
+
+def scheduler(request: Request) -> Scheduler:
+    return request.app.state.scheduler  # type: ignore[no-any-return]
+
+
+def base_url(request: Request) -> str:
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{request.url.scheme}://{host}"
+
+
+def endpoint(handler: Handler) -> Handler:
+    """Persist every change a request made before its response leaves."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        finally:
+            account(request).store.flush()
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise BatchApiError(
+            413,
+            "RequestBodyTooLarge",
+            "The request body is too large and exceeds the maximum permissible limit.",
+            {"MaxLimit": str(MAX_BODY_BYTES)},
+        )
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise invalid_body(f"The body is not valid JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise invalid_body("The body must be a JSON object.")
+    return body
+
+
+def entity_headers(entity: Entity, request: Request) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if "eTag" in entity.body:
+        headers["ETag"] = str(entity.body["eTag"])
+    if "lastModified" in entity.body:
+        headers["Last-Modified"] = rfc1123(parse_iso(entity.body["lastModified"]))
+    public = entity.public(base_url(request))
+    if "url" in public:
+        headers["DataServiceId"] = public["url"]
+    return headers
+
+
+def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers=headers,
+        media_type=JSON_TYPE,
+    )
+
+
+def entity_response(entity: Entity, request: Request, metadata: str) -> Response:
+    body = entity.public(base_url(request))
+    body = odata.apply_select(body, odata.parse_select(request.query_params.get("$select")))
+    out = {"odata.metadata": f"{base_url(request)}/$metadata#{metadata}/@Element", **body}
+    return json_response(out, headers=entity_headers(entity, request))
+
+
+def done_response(request: Request, status: int, entity: Entity | None = None) -> Response:
+    headers = entity_headers(entity, request) if entity is not None else {}
+    if entity is not None and status == 201:
+        headers["Location"] = headers.get("DataServiceId", "")
+    return Response(status_code=status, headers=headers)
+
+
+def list_response(
+    request: Request,
+    entities: Iterable[Entity],
+    metadata: str,
+    *,
+    render: Callable[[Entity], dict[str, Any]] | None = None,
+) -> Response:
+    query = request.query_params
+    token = query.get("$skiptoken")
+    if token:
+        after, filter_text, select_text = odata.decode_skiptoken(token)
+    else:
+        after, filter_text, select_text = -1, query.get("$filter"), query.get("$select")
+    predicate = odata.parse_filter(filter_text)
+    select = odata.parse_select(select_text)
+    page_size = _max_results(query.get("maxresults"))
+    base = base_url(request)
+    items: list[dict[str, Any]] = []
+    next_link = None
+    last_seq = after
+    for entity in sorted(entities, key=lambda e: e.seq):
+        if entity.seq <= after:
+            continue
+        body = render(entity) if render else entity.public(base)
+        if predicate is not None and not predicate(body):
+            continue
+        if len(items) == page_size:
+            token_out = odata.encode_skiptoken(last_seq, filter_text, select_text)
+            next_link = f"{base}{quote(request.url.path)}?maxresults={page_size}&$skiptoken={token_out}"
+            break
+        items.append(odata.apply_select(body, select))
+        last_seq = entity.seq
+    out: dict[str, Any] = {"odata.metadata": f"{base}/$metadata#{metadata}", "value": items}
+    if next_link:
+        out["odata.nextLink"] = next_link
+    return json_response(out)
+
+
+def _max_results(text: str | None) -> int:
+    if text is None:
+        return MAX_PAGE
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 or value > MAX_PAGE:
+        raise BatchApiError(
+            400,
+            "InvalidQueryParameterValue",
+            "Value for one of the query parameters specified in the request URI is invalid.",
+            {"QueryParameterName": "maxresults", "QueryParameterValue": str(text)},
+        )
+    return value
+
+
+def check_conditions(request: Request, entity: Entity) -> None:
+    """If-Match / If-None-Match / If-(Un)Modified-Since against the entity's ETag and lastModified."""
+    etag = str(entity.body.get("eTag", ""))
+    if_match = request.headers.get("if-match")
+    if if_match and if_match != "*" and if_match.strip('"') != etag:
+        raise _condition_not_met()
+    if_none = request.headers.get("if-none-match")
+    if if_none and (if_none == "*" or if_none.strip('"') == etag):
+        raise _condition_not_met()
+    modified = entity.body.get("lastModified")
+    if modified:
+        last = parse_iso(modified).replace(microsecond=0)
+        since = request.headers.get("if-modified-since")
+        if since and last <= parse_rfc1123(since):
+            raise _condition_not_met()
+        unmodified = request.headers.get("if-unmodified-since")
+        if unmodified and last > parse_rfc1123(unmodified):
+            raise _condition_not_met()
+
+
+def _condition_not_met() -> BatchApiError:
+    return BatchApiError(412, "ConditionNotMet", "The condition specified using HTTP conditional header(s) is not met.")

@@ -1,0 +1,133 @@
+"""`localbatch serve|stop|info`: run the local Batch service (and Azurite) on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from batchforge.localbatch import config as config_module
+
+DEFAULT_DATA_DIR = Path(".localbatch")
+STARTUP_TIMEOUT_SECONDS = 60.0
+
+
+def _print_info(data_dir: Path) -> None:
+    info = config_module.read_service_file(data_dir) or {}
+    print(f"endpoint:      {info.get('endpoint')}")
+    print(f"account name:  {info.get('account_name')}")
+    print(f"account key:   in {info.get('config_file')} (field account_key)")
+    print(f"blob endpoint: {info.get('blob_endpoint')} (storage key in the same file, field storage)")
+    print(f"pid:           {info.get('pid')}")
+
+
+def _running_pid(data_dir: Path) -> int | None:
+    info = config_module.read_service_file(data_dir)
+    if not info:
+        return None
+    pid = int(info.get("pid") or 0)  # type: ignore[call-overload]
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    if _running_pid(data_dir):
+        print(f"already running for {data_dir}:")
+        _print_info(data_dir)
+        return 0
+    if args.background:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / config_module.SERVICE_FILE).unlink()
+        command = [
+            sys.executable,
+            "-m",
+            "batchforge.localbatch",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(args.port),
+        ]
+        with open(data_dir / "service.log", "ab") as log:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if config_module.read_service_file(data_dir):
+                _print_info(data_dir)
+                return 0
+            if process.poll() is not None:
+                print(f"the service exited during startup; see {data_dir / 'service.log'}", file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+        print("the service did not start in time", file=sys.stderr)
+        return 1
+    from batchforge.localbatch.service import serve
+
+    print(f"local Batch service starting (data dir {data_dir}); Ctrl-C stops it", flush=True)
+    serve(data_dir, port=args.port, with_azurite=not args.external_storage)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    pid = _running_pid(data_dir)
+    if pid is None:
+        print(f"no local Batch service running for {data_dir}")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print("stopped")
+            return 0
+        time.sleep(0.1)
+    print(f"process {pid} did not stop", file=sys.stderr)
+    return 1
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    if _running_pid(data_dir) is None:
+        print(f"no local Batch service running for {data_dir}")
+        return 1
+    _print_info(data_dir)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="localbatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="start Azurite and the local Batch service")
+    serve.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--background", action="store_true", help="detach and return once it is serving")
+    serve.add_argument(
+        "--external-storage",
+        action="store_true",
+        help="do not start Azurite: use the storage account already set in the data dir's localbatch.json",
+    )
+    serve.set_defaults(func=cmd_serve)
+    for name, func, text in (("stop", cmd_stop, "stop a background service"), ("info", cmd_info, "show endpoint")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
+        command.set_defaults(func=func)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""One run of a task on a node, start to finish: folders, resource files, the process, output files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from batchforge.localbatch.execution import failures
+from batchforge.localbatch.execution.environment import is_current_node_master, task_environment
+from batchforge.localbatch.execution.failures import TaskFailure
+from batchforge.localbatch.execution.layout import (
+    STDERR_FILE,
+    STDOUT_FILE,
+    WORKING_DIR,
+    prepare_node,
+    task_dir_path,
+)
+from batchforge.localbatch.execution.model import ExecutionOutcome, NodeContext, TaskRun
+from batchforge.localbatch.execution.output_files import upload_output_files
+from batchforge.localbatch.execution.process import ProcessExit, run_process
+from batchforge.localbatch.execution.resource_files import download_resource_files
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Clock:
+    """The time left of the run's maxWallClockTime, which counts from the start of the run."""
+
+    def __init__(self, limit: timedelta | None) -> None:
+        self.limit_seconds = None if limit is None else max(limit.total_seconds(), 0.0)
+        self._started = time.monotonic()
+
+    def remaining(self) -> float | None:
+        if self.limit_seconds is None:
+            return None
+        return max(self.limit_seconds - (time.monotonic() - self._started), 0.0)
+
+
+async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta | None = None) -> ExecutionOutcome:
+    """Runs one attempt of ``run`` on ``node`` and reports how it ended.
+
+    Never raises for task-level problems (they become the outcome's failure info). Cancelling the
+    coroutine kills the task's process group and propagates the cancellation.
+    """
+    directory_path = task_dir_path(node, run)
+    wd_path = os.path.join(directory_path, WORKING_DIR)
+    # Two folders and two empty files on the node's local disk: quicker than handing them to a thread.
+    stdout, stderr = _open_streams(node, wd_path, directory_path)
+    directory, wd = Path(directory_path), Path(wd_path)
+    environment = task_environment(node, run)
+    clock = _Clock(max_wall_clock)
+    start_time = _now()
+
+    def outcome(
+        exit_code: int | None, failure: Mapping[str, Any] | None, *, timed_out: bool = False
+    ) -> ExecutionOutcome:
+        return ExecutionOutcome(
+            exit_code=exit_code,
+            result="failure" if failure is not None else "success",
+            failure_info=failure,
+            start_time=start_time,
+            end_time=_now(),
+            task_dir=directory,
+            timed_out=timed_out,
+        )
+
+    with stdout, stderr:
+
+        async def run_command(command_line: str) -> ProcessExit:
+            return await run_process(
+                command_line,
+                cwd=wd_path,
+                environment=environment,
+                stdout=stdout,
+                stderr=stderr,
+                timeout_seconds=clock.remaining(),
+            )
+
+        multi_instance = run.spec.get("multiInstanceSettings") if run.kind == "task" and run.host_list else None
+        try:
+            if multi_instance:
+                # Common resource files go to the task directory, one level above wd, on every instance.
+                await _download(multi_instance.get("commonResourceFiles"), directory, node)
+                coordination = await run_command(str(multi_instance.get("coordinationCommandLine") or "true"))
+                if coordination.timed_out or coordination.exit_code != 0 or not is_current_node_master(node, run):
+                    return _finished(coordination, clock, outcome)
+            await _download(run.spec.get("resourceFiles"), wd, node)
+            exited = await run_command(str(run.spec.get("commandLine") or ""))
+        except TaskFailure as failure:
+            return outcome(None, failure.failure_info())
+    upload_failure: Mapping[str, Any] | None = None
+    if run.spec.get("outputFiles"):
+        try:
+            await asyncio.to_thread(
+                upload_output_files,
+                run.spec["outputFiles"],
+                exit_code=exited.exit_code,
+                working_dir=wd,
+                task_dir=directory,
+                environment=environment,
+                storage=node.storage,
+            )
+        except TaskFailure as failure:
+            upload_failure = failure.failure_info()
+    finished = _finished(exited, clock, outcome)
+    if upload_failure is not None and finished.failure_info is None:
+        return outcome(exited.exit_code, upload_failure)
+    return finished
+
+
+def _open_streams(node: NodeContext, wd: str, directory: str) -> tuple[BinaryIO, BinaryIO]:
+    if not os.path.isdir(os.path.join(str(node.node_root), "workitems")):
+        prepare_node(node)
+    if not os.path.isdir(wd):
+        os.makedirs(wd, exist_ok=True)
+    # Each attempt starts with fresh output streams, as a retry does on a node.
+    stdout = open(os.path.join(directory, STDOUT_FILE), "wb")  # noqa: SIM115 - closed by run_task
+    try:
+        return stdout, open(os.path.join(directory, STDERR_FILE), "wb")
+    except BaseException:
+        stdout.close()
+        raise
+
+
+class _Outcome(Protocol):
+    def __call__(
+        self, exit_code: int | None, failure: Mapping[str, Any] | None, *, timed_out: bool = False
+    ) -> ExecutionOutcome: ...
+
+
+def _finished(exited: ProcessExit, clock: _Clock, outcome: _Outcome) -> ExecutionOutcome:
+    if exited.timed_out:
+        return outcome(exited.exit_code, failures.wall_clock_failure(clock.limit_seconds or 0.0), timed_out=True)
+    if exited.exit_code != 0:
+        return outcome(exited.exit_code, failures.exit_code_failure(exited.exit_code))
+    return outcome(0, None)
+
+
+async def _download(resource_files: Any, target: Path, node: NodeContext) -> None:
+    if resource_files:
+        await asyncio.to_thread(download_resource_files, list(resource_files), target, node.storage)

@@ -1,0 +1,127 @@
+"""Runs the local Batch service: its storage (Azurite), state, scheduler and HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from batchforge.localbatch import config as config_module
+from batchforge.localbatch.account import Account
+from batchforge.localbatch.app import build_app
+from batchforge.localbatch.azurite import Azurite, AzuriteError
+from batchforge.localbatch.config import ServiceConfig, StorageSettings
+from batchforge.localbatch.execution import StorageAccess
+from batchforge.localbatch.scheduler import Scheduler
+from batchforge.localbatch.store import Store
+
+log = logging.getLogger("batchforge.localbatch.service")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(256)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _port_of(endpoint: str) -> int:
+    try:
+        return int(endpoint.rsplit(":", 1)[1].split("/", 1)[0])
+    except (IndexError, ValueError):
+        return 0
+
+
+def start_storage(data_dir: Path, config: ServiceConfig) -> Azurite:
+    """Start Azurite with the account's storage key (generated once, kept in the config)."""
+    previous = config.storage
+    azurite = Azurite(
+        data_dir / "azurite",
+        port=_port_of(previous.blob_endpoint) if previous else 0,
+        account_name=previous.account_name if previous else None,
+        account_key=previous.account_key if previous else None,
+    )
+    try:
+        azurite.start()
+    except AzuriteError:
+        if not azurite.port:
+            raise
+        azurite.port = 0  # the old port is taken: any free one will do
+        azurite.start()
+    config.storage = StorageSettings(
+        account_name=azurite.account_name, account_key=azurite.account_key, blob_endpoint=azurite.blob_endpoint
+    )
+    config_module.save(data_dir, config)
+    return azurite
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    # uvicorn re-raises SIGTERM/SIGINT once it has shut down; exiting through SystemExit (rather than the
+    # default action, which kills the process on the spot) lets `serve` stop Azurite on the way out.
+    raise SystemExit(128 + signum)
+
+
+def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0, with_azurite: bool = True) -> None:
+    data_dir = data_dir.resolve()
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGINT, _exit_on_signal)
+    config = config_module.load_or_create(data_dir)
+    azurite = start_storage(data_dir, config) if with_azurite else None
+    if config.storage is None:
+        raise SystemExit("no storage configured: start with Azurite or set storage in " + str(data_dir))
+    try:
+        sock = _bind(host, port)
+        endpoint = f"http://{host}:{sock.getsockname()[1]}"
+        store = Store(data_dir / "state.sqlite")
+        account = Account(store, config.account_name)
+        storage = StorageAccess(
+            account_name=config.storage.account_name,
+            account_key=config.storage.account_key,
+            blob_endpoint=config.storage.blob_endpoint,
+        )
+        scheduler = Scheduler(account, data_dir, storage, endpoint)
+        app = build_app(config, account, scheduler)
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5)
+        )
+
+        async def main() -> None:
+            account.load()
+            serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+            while not server.started and not serving.done():
+                await asyncio.sleep(0.01)
+            if server.started:
+                config_module.write_service_file(
+                    data_dir,
+                    {
+                        "pid": os.getpid(),
+                        "endpoint": endpoint,
+                        "account_name": config.account_name,
+                        "config_file": str(config_module.config_path(data_dir)),
+                        "blob_endpoint": config.storage.blob_endpoint if config.storage else None,
+                    },
+                )
+            await serving
+
+        # uvicorn re-raises a captured SIGTERM once it has shut down; with the default handler that kills
+        # the process before the `finally` below stops Azurite (a new process group, so it would be orphaned).
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        asyncio.run(main())
+        store.close()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / config_module.SERVICE_FILE).unlink()
+        if azurite is not None:
+            azurite.stop()

@@ -1,0 +1,161 @@
+"""``batchctl local up``: provision a stack's pools locally, submit its workloads, follow them, summarize.
+
+Every input (stack config, workloads, planned jobs) is validated before a service starts, so a bad
+file fails in a second with the one-message error format and nothing is created.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.batch import models as batch_models
+from rich.console import Console
+
+from batchforge.cli.job_status import JobStatus, read_statuses
+from batchforge.cli.render import JobProgress
+from batchforge.cli.run_summary import LogLocation, RunSummary, summarize_job
+from batchforge.localbatch.execution.layout import JOB_FOLDER, STDERR_FILE, STDOUT_FILE
+from batchforge.localrun.health import NodeRootLocator, blocking_problems, node_warnings
+from batchforge.localrun.provision import pool_ids, provision_pools
+from batchforge.localrun.stack_inputs import StackInputs, load_stack_inputs, placeholder_target
+from batchforge.submission.plan import PlannedJob
+from batchforge.submission.result import SubmissionResult
+
+DEFAULT_TIMEOUT_S = 900.0
+# Pool health is read less often than task counts: it lists every node.
+_HEALTH_EVERY_N_POLLS = 3
+
+
+@dataclass(frozen=True)
+class LocalRunSettings:
+    stack: str
+    repo_root: Path
+    data_dir: Path
+    keep: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    poll_interval_s: float = 1.0
+    local_nodes: int = 2
+
+
+def local_log_locator(node_root: NodeRootLocator) -> Callable[[str, batch_models.BatchTask], LogLocation]:
+    """Task logs as paths on the local node's disk (the node folders live in the service's data dir)."""
+
+    def locate(job_id: str, task: batch_models.BatchTask) -> LogLocation:
+        info = task.node_info
+        root = node_root(info.pool_id or "", info.node_id or "") if info is not None else None
+        if root is None:
+            return LogLocation(
+                stdout=f"batchctl logs --local {job_id} {task.id}",
+                stderr=f"batchctl logs --local {job_id} {task.id} --stderr",
+            )
+        relative = info.task_root_directory if info is not None and info.task_root_directory else None
+        task_dir = root / relative if relative else root / "workitems" / job_id / JOB_FOLDER / task.id
+        return LogLocation(stdout=str(task_dir / STDOUT_FILE), stderr=str(task_dir / STDERR_FILE))
+
+    return locate
+
+
+def _print_submission(console: Console, results: Sequence[SubmissionResult]) -> None:
+    for result in results:
+        console.print(f"submitted: {result.summary()}", markup=False, highlight=False)
+
+
+def follow_jobs(
+    client: Any,
+    job_ids: Sequence[str],
+    pools: Sequence[str],
+    node_root: NodeRootLocator,
+    console: Console,
+    *,
+    timeout_s: float,
+    poll_interval_s: float,
+) -> tuple[list[JobStatus], list[str]]:
+    """Live progress until every job finished, a pool is unable to run anything, or the timeout passes."""
+    deadline = time.monotonic() + timeout_s
+    problems: list[str] = []
+    statuses: list[JobStatus] = []
+    polls = 0
+    with JobProgress(console) as progress:
+        while True:
+            statuses = read_statuses(client, job_ids)
+            progress.update(statuses)
+            if all(status.finished for status in statuses):
+                break
+            polls += 1
+            if polls % _HEALTH_EVERY_N_POLLS == 0:
+                busy_pools = sorted({status.pool_id for status in statuses if not status.finished} & set(pools))
+                blocked = blocking_problems(client, busy_pools, node_root)
+                if blocked:
+                    problems.extend(str(problem) for problem in blocked)
+                    break
+            if time.monotonic() >= deadline:
+                pending = ", ".join(status.job_id for status in statuses if not status.finished)
+                problems.append(f"timed out after {timeout_s:g}s; still running: {pending}")
+                break
+            time.sleep(poll_interval_s)
+    return statuses, problems
+
+
+def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
+    """The whole local run; returns the summary (the caller renders it and picks the exit code)."""
+    from batchforge.localrun.services import start_local_services
+    from batchforge.submission.blob_uploads import upload_inputs
+    from batchforge.submission.client import make_batch_client, make_resources_container_client
+    from batchforge.submission.engine import submit
+
+    inputs: StackInputs = load_stack_inputs(settings.repo_root, settings.stack)
+    inputs.plan(placeholder_target(inputs.config))  # every workload problem surfaces before a service starts
+    names = pool_ids(inputs.config)
+    with start_local_services(settings.data_dir, keep=settings.keep, console=console) as services:
+        storage = inputs.config.storage
+        services.ensure_containers(storage.resources_container, storage.outputs_container)
+        target = services.target(names, storage.resources_container, storage.outputs_container)
+        planned: list[PlannedJob] = inputs.plan(target)
+        client = make_batch_client(target)
+        container = make_resources_container_client(target)
+
+        def upload(uploads: Sequence[Any]) -> object:
+            return upload_inputs(uploads, container)
+
+        console.print(f"provisioning {len(inputs.config.pools)} pool(s) of stack '{settings.stack}'", highlight=False)
+        for pool in provision_pools(
+            client,
+            inputs.config,
+            settings.repo_root,
+            target.resources_container_url,
+            upload,
+            local_nodes=settings.local_nodes,
+        ):
+            verb = "created" if pool.created else "already exists"
+            console.print(f"  pool {pool.config_id} -> {pool.pool_id} ({verb})", highlight=False)
+            if pool.local_scale_note:
+                console.print(f"  note: pool {pool.config_id}: {pool.local_scale_note}", highlight=False)
+        results = [submit(job, client, upload_container=container) for job in planned]
+        _print_submission(console, results)
+        job_ids = [result.job_id for result in results]
+        _, problems = follow_jobs(
+            client,
+            job_ids,
+            list(names.values()),
+            services.node_root,
+            console,
+            timeout_s=settings.timeout_s,
+            poll_interval_s=settings.poll_interval_s,
+        )
+        problems = [
+            *(f"{result.summary()}" for result in results if not result.complete),
+            *problems,
+        ]
+        locate = local_log_locator(services.node_root)
+        jobs = tuple(summarize_job(client, job_id, locate) for job_id in job_ids)
+        reported = set(problems)
+        warnings = [
+            str(warning)
+            for warning in node_warnings(client, list(names.values()), services.node_root)
+            if str(warning) not in reported
+        ]
+    return RunSummary(jobs=jobs, problems=tuple(problems), warnings=tuple(warnings))

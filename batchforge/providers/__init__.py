@@ -1,0 +1,1 @@
+"""Pulumi dynamic providers: what the provider host unpickles (workload submission, blob upload)."""

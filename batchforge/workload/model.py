@@ -1,0 +1,573 @@
+"""The typed workload file: one Batch job and its tasks, as written in ``workloads/*.yaml``.
+
+Keys are camelCase in YAML, fields snake_case here. Enum values are spelled as in the Batch REST API
+(``terminatejob``, ``tasksuccess``, ``nonadmin``). Limits are the service's own, so a file that
+validates here is not rejected by the service for a range or length.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from batchforge.core.fields import FileMode
+
+# The job id is "<workload id>-<10 hex chars>" and Batch allows 64 characters.
+HASH_LENGTH = 10
+MAX_WORKLOAD_ID_LENGTH = 64 - 1 - HASH_LENGTH
+MAX_TASK_ID_LENGTH = 64
+MAX_SWEEP_TASKS = 1_000_000
+RESERVED_METADATA_PREFIX = "batchforge-"
+
+_WORKLOAD_ID = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_WORKLOAD_ID_LENGTH}}}$")
+TASK_ID = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_TASK_ID_LENGTH}}}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DURATION = TypeAdapter(timedelta)
+
+TASK_ID_RULE = f"must be 1-{MAX_TASK_ID_LENGTH} letters, digits, hyphens or underscores"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+def _duration(value: object) -> object:
+    """Accepts ISO 8601 (``PT15M``) or ``HH:MM:SS``; anything else gets one clear message."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = _DURATION.validate_python(value.strip())
+        except ValidationError:
+            pass
+        else:
+            if parsed > timedelta(0):
+                return parsed
+            raise ValueError("must be a duration longer than zero")
+    raise ValueError("must be a duration such as PT15M (ISO 8601) or 00:15:00")
+
+
+def _scalar_text(value: object) -> object:
+    """YAML scalars as the text a user meant: ``1`` -> ``"1"``, ``true`` -> ``"true"`` (env and metadata values)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+ScalarText = Annotated[str, BeforeValidator(_scalar_text)]
+TextMap = dict[str, ScalarText]
+
+
+def _check_environment(value: dict[str, str]) -> dict[str, str]:
+    bad = [name for name in value if not _ENV_NAME.match(name)]
+    if bad:
+        raise ValueError(f"environment variable names must be letters, digits and '_': {', '.join(bad)}")
+    return value
+
+
+def _check_relative_node_path(value: str | None) -> str | None:
+    if value is None:
+        return value
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError("must be a path relative to the task's working directory (no leading '/', no '..')")
+    return value
+
+
+def _check_repo_path(value: str) -> str:
+    if "://" in value:
+        raise ValueError("must be a path in this repository or an http(s) URL")
+    path = PurePosixPath(value.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError("must be a path inside this repository (relative, no '..')")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Environment = Annotated[TextMap, AfterValidator(_check_environment)]
+NodePath = Annotated[str, Field(min_length=1), AfterValidator(_check_relative_node_path)]
+RepoPath = Annotated[str, Field(min_length=1), AfterValidator(_check_repo_path)]
+
+
+# ----------------------------------------------------------------------------------------- shared pieces
+
+
+class TaskConstraints(_Strict):
+    """Per-task limits; unset values fall back to the job's constraints."""
+
+    max_wall_clock_time: Duration | None = Field(default=None, description="e.g. PT30M; no limit when unset")
+    retention_time: Duration | None = Field(default=None, description="How long the task folder is kept, e.g. P1D")
+    max_task_retry_count: int | None = Field(
+        default=None, ge=-1, le=100, description="Retries after a non-zero exit: 0 none, -1 without limit, at most 100"
+    )
+
+
+class JobConstraints(_Strict):
+    max_wall_clock_time: Duration | None = Field(default=None, description="The job's time limit, e.g. PT2H")
+    max_task_retry_count: int | None = Field(
+        default=None, ge=-1, le=100, description="Default retries per task: 0 none, -1 without limit, at most 100"
+    )
+
+
+class AutoUser(_Strict):
+    scope: Literal["task", "pool"] = Field(default="pool", description="pool: one auto-user shared by all tasks")
+    elevation_level: Literal["nonadmin", "admin"] = "nonadmin"
+
+
+class UserIdentity(_Strict):
+    auto_user: AutoUser = Field(default_factory=AutoUser)
+
+
+class LocalOrUrlFile(_Strict):
+    """A repository file or folder (uploaded to the resources container first) or an http(s) URL."""
+
+    source: str = Field(min_length=1, description="Repo-relative file or folder, or an http(s) URL")
+    file_path: NodePath | None = Field(default=None, description="Where it lands, relative to the working directory")
+    file_mode: FileMode | None = Field(default=None, description="Octal mode on Linux nodes, e.g. '0755'")
+    use_identity: bool | None = Field(
+        default=None,
+        description="Download a URL with the pools' managed identity (default: only for local files, which live "
+        "in the resources container)",
+    )
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith(("http://", "https://"))
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if value.startswith(("http://", "https://")):
+            return value
+        return _check_repo_path(value)
+
+
+class ContainerFiles(_Strict):
+    """Every blob under a prefix of a blob container: the stack's resources container, this job's outputs
+    (``container: outputs``, e.g. what earlier tasks uploaded), or any container by URL."""
+
+    storage_container_url: str | None = Field(
+        default=None, description="https URL of a blob container; default: the stack container named by 'container'"
+    )
+    container: Literal["resources", "outputs"] = Field(
+        default="resources",
+        description="Without storageContainerUrl: the resources container, or this job's folder ('<job id>/') "
+        "in the outputs container",
+    )
+    blob_prefix: str | None = Field(default=None, min_length=1, description="Only blobs whose names start with this")
+    file_path: NodePath | None = Field(
+        default=None, description="Folder the blobs land in, relative to the working dir"
+    )
+    file_mode: FileMode | None = None
+    use_identity: bool = Field(default=True, description="Read the container with the pools' managed identity")
+
+    @field_validator("storage_container_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL of a blob container")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.storage_container_url is not None and "container" in self.model_fields_set:
+            raise ValueError("set either storageContainerUrl or container, not both")
+        if self.storage_container_url is None and self.blob_prefix is None and self.container == "resources":
+            raise ValueError(
+                "needs storageContainerUrl, blobPrefix or container: outputs (not the whole resources container)"
+            )
+        return self
+
+
+def _resource_file_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        # Without container keys it is meant as a file, so a misspelt 'source' gets a did-you-mean.
+        if "source" not in value and ({"storageContainerUrl", "blobPrefix", "container"} & value.keys()):
+            return "ContainerFiles"
+        return "LocalOrUrlFile"
+    if isinstance(value, LocalOrUrlFile):
+        return "LocalOrUrlFile"
+    if isinstance(value, ContainerFiles):
+        return "ContainerFiles"
+    return None
+
+
+ResourceFileSpec = Annotated[
+    Annotated[LocalOrUrlFile, Tag("LocalOrUrlFile")] | Annotated[ContainerFiles, Tag("ContainerFiles")],
+    Discriminator(
+        _resource_file_kind,
+        custom_error_type="resource_file_kind",
+        custom_error_message="must have 'source' (repo path or URL), or 'storageContainerUrl'/'container'/'blobPrefix'",
+    ),
+]
+
+
+class OutputFileSpec(_Strict):
+    """Files the task leaves behind, uploaded to the outputs container under ``<job id>/``."""
+
+    pattern: str = Field(
+        min_length=1, description="Glob relative to the working directory, e.g. '*.csv', 'out/**/*', '../stdout.txt'"
+    )
+    destination: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Blob path under '<job id>/': a folder for wildcard patterns, the blob name for one file; "
+        "default: the task id",
+    )
+    upload_condition: Literal["tasksuccess", "taskfailure", "taskcompletion"] = "taskcompletion"
+
+
+class TaskIdRange(_Strict):
+    """Tasks with the integer ids start..end, both included (Batch task id ranges)."""
+
+    start: int = Field(ge=0, le=2**31 - 1)
+    end: int = Field(ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end < self.start:
+            raise ValueError("end must be >= start")
+        return self
+
+
+class DependsOn(_Strict):
+    ids: list[str] = Field(default_factory=list, description="Task ids that must succeed first")
+    ranges: list[TaskIdRange] = Field(default_factory=list, description="Integer task id ranges that must succeed")
+
+
+class ExitAction(_Strict):
+    job_action: Literal["none", "disable", "terminate"] | None = Field(
+        default=None, description="Needs onTaskFailure: performexitoptionsjobaction"
+    )
+    dependency_action: Literal["satisfy", "block"] | None = None
+
+
+class ExitCodeAction(ExitAction):
+    code: int
+
+
+class ExitCodeRangeAction(ExitAction):
+    start: int
+    end: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end < self.start:
+            raise ValueError("end must be >= start")
+        return self
+
+
+class ExitConditions(_Strict):
+    exit_codes: list[ExitCodeAction] = Field(default_factory=list)
+    exit_code_ranges: list[ExitCodeRangeAction] = Field(default_factory=list)
+    pre_processing_error: ExitAction | None = None
+    file_upload_error: ExitAction | None = None
+    default: ExitAction | None = None
+
+    def actions(self) -> list[ExitAction]:
+        found: list[ExitAction] = [*self.exit_codes, *self.exit_code_ranges]
+        found.extend(a for a in (self.pre_processing_error, self.file_upload_error, self.default) if a is not None)
+        return found
+
+
+class MultiInstance(_Strict):
+    """MPI-style work: one task on several nodes; the coordination command runs on all of them first."""
+
+    number_of_instances: int = Field(default=1, ge=1, description="Compute nodes the task needs")
+    coordination_command_line: str = Field(min_length=1)
+    common_resource_files: list[ResourceFileSpec] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------- tasks
+
+
+class TaskTemplate(_Strict):
+    """One task. In factories every string may use ``{placeholder}``s (``${VAR}`` stays a shell variable)."""
+
+    id: str | None = Field(default=None, min_length=1, description="Task id (factories: a template)")
+    display_name: str | None = Field(default=None, max_length=1024)
+    command_line: str = Field(min_length=1, description="Not run in a shell: use /bin/sh -c '...' for shell features")
+    resource_files: list[ResourceFileSpec] = Field(default_factory=list)
+    output_files: list[OutputFileSpec] = Field(default_factory=list)
+    environment: Environment = Field(default_factory=dict)
+    constraints: TaskConstraints | None = None
+    user_identity: UserIdentity | None = None
+    required_slots: int | None = Field(default=None, ge=1, description="Scheduling slots the task occupies")
+    depends_on: DependsOn | None = None
+    multi_instance: MultiInstance | None = None
+    exit_conditions: ExitConditions | None = None
+
+    @model_validator(mode="after")
+    def _multi_instance_rules(self) -> Self:
+        if self.multi_instance is not None and self.required_slots is not None:
+            raise ValueError("requiredSlots cannot be set on a multi-instance task (the service rejects it)")
+        return self
+
+
+class ListedTask(TaskTemplate):
+    id: str = Field(min_length=1, description="Task id: letters, digits, '-' and '_', at most 64")  # type: ignore[assignment]
+
+    @field_validator("id")
+    @classmethod
+    def _task_id(cls, value: str) -> str:
+        if not TASK_ID.match(value):
+            raise ValueError(TASK_ID_RULE)
+        return value
+
+
+class IntRange(_Strict):
+    """start, start+step, ... up to and including stop when reached."""
+
+    start: int
+    stop: int
+    step: int = Field(default=1, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.stop < self.start:
+            raise ValueError("stop must be >= start")
+        return self
+
+    def __len__(self) -> int:
+        return (self.stop - self.start) // self.step + 1
+
+    def as_range(self) -> range:
+        return range(self.start, self.stop + 1, self.step)
+
+
+class SweepParameter(_Strict):
+    name: str = Field(description="Used as {name} in the task template")
+    range: IntRange | None = None
+    values: list[str | int | float | bool] | None = Field(default=None, min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _PARAMETER_NAME.match(value):
+            raise ValueError("must be a name of letters, digits and '_' not starting with a digit")
+        if value in SWEEP_BUILTINS:
+            raise ValueError(f"'{value}' is reserved (it is the task's position in the sweep)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.range is None) == (self.values is None):
+            raise ValueError("needs exactly one of range or values")
+        return self
+
+    def sequence(self) -> range | list[str | int | float | bool]:
+        if self.range is not None:
+            return self.range.as_range()
+        return list(self.values or [])
+
+
+SWEEP_BUILTINS = ("index",)
+PER_FILE_PLACEHOLDERS = ("index", "filePath", "fileName", "fileStem")
+
+
+class Sweep(_Strict):
+    """A parametric sweep: one task per combination of the parameters' values (cartesian product)."""
+
+    parameters: list[SweepParameter] = Field(min_length=1)
+    task: TaskTemplate
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [p.name for p in self.parameters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"parameter names must be unique: {', '.join(duplicates)}")
+        return self
+
+    def count(self) -> int:
+        total = 1
+        for parameter in self.parameters:
+            total *= len(parameter.sequence())
+        return total
+
+
+class LocalFolderSource(_Strict):
+    local_folder: RepoPath = Field(description="Repo-relative folder; every matching file is uploaded")
+    pattern: str = Field(default="*", description="Glob matched against paths inside the folder (* spans '/')")
+
+
+class BlobPrefixSource(_Strict):
+    blob_prefix: str = Field(min_length=1, description="Blobs of the resources container whose names start with this")
+    pattern: str = Field(default="*", description="Glob matched against blob names after the prefix (* spans '/')")
+
+
+def _per_file_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        if "localFolder" in value and "blobPrefix" in value:
+            return None
+        return "BlobPrefixSource" if "blobPrefix" in value else "LocalFolderSource"
+    return type(value).__name__ if isinstance(value, LocalFolderSource | BlobPrefixSource) else None
+
+
+PerFileSource = Annotated[
+    Annotated[LocalFolderSource, Tag("LocalFolderSource")] | Annotated[BlobPrefixSource, Tag("BlobPrefixSource")],
+    Discriminator(
+        _per_file_kind,
+        custom_error_type="per_file_source_kind",
+        custom_error_message="needs exactly one of localFolder (a repo folder) or blobPrefix (resources container)",
+    ),
+]
+
+
+class PerFile(_Strict):
+    """One task per input file; the file is downloaded to ``{filePath}`` in the task's working directory."""
+
+    source: PerFileSource
+    task: TaskTemplate
+
+
+class Tasks(_Strict):
+    listed: list[ListedTask] = Field(default_factory=lambda: [], alias="list", description="Tasks written one by one")
+    sweep: Sweep | None = None
+    per_file: PerFile | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if not self.listed and self.sweep is None and self.per_file is None:
+            raise ValueError("needs at least one of list, sweep or perFile")
+        return self
+
+
+# ------------------------------------------------------------------------------------------------- job
+
+
+def _optional_task_id(value: str | None) -> str | None:
+    if value is not None and not TASK_ID.match(value):
+        raise ValueError(TASK_ID_RULE)
+    return value
+
+
+OptionalTaskId = Annotated[str | None, AfterValidator(_optional_task_id)]
+
+
+class JobPreparationTask(_Strict):
+    """Runs on each node before the job's first task there (installs, downloads shared data)."""
+
+    id: OptionalTaskId = Field(default=None, description="Default 'jobpreparation'")
+    command_line: str = Field(min_length=1)
+    resource_files: list[ResourceFileSpec] = Field(default_factory=list)
+    environment: Environment = Field(default_factory=dict)
+    constraints: TaskConstraints | None = None
+    wait_for_success: bool = True
+    rerun_on_node_reboot_after_success: bool = True
+    user_identity: UserIdentity | None = None
+
+
+class JobReleaseTask(_Strict):
+    """Runs on each node that ran the job's tasks when the job ends (clean-up)."""
+
+    id: OptionalTaskId = Field(default=None, description="Default 'jobrelease'")
+    command_line: str = Field(min_length=1)
+    resource_files: list[ResourceFileSpec] = Field(default_factory=list)
+    environment: Environment = Field(default_factory=dict)
+    max_wall_clock_time: Duration | None = Field(default=None, description="At most PT15M (the service's limit)")
+    retention_time: Duration | None = None
+    user_identity: UserIdentity | None = None
+
+    @field_validator("max_wall_clock_time")
+    @classmethod
+    def _at_most_15_minutes(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value > timedelta(minutes=15):
+            raise ValueError("must be at most PT15M (the service's limit for job release tasks)")
+        return value
+
+
+class Workload(_Strict):
+    """A Batch job and its tasks."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        title="batchforge workload",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            # 'x-...' keys hold YAML anchors to reuse with '<<: *name'.
+            "patternProperties": {"^x-": {}},
+        },
+    )
+
+    id: str = Field(description=f"Job id prefix: letters, digits, '-' and '_', at most {MAX_WORKLOAD_ID_LENGTH}")
+    display_name: str | None = Field(default=None, max_length=1024)
+    pool: str = Field(min_length=1, description="Pool id as written in the stack config (batchforge:pools[].id)")
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    max_parallel_tasks: int | None = Field(default=None, description="-1 (no limit) or at least 1")
+    constraints: JobConstraints | None = None
+    environment: Environment = Field(default_factory=dict, description="Set for every task of the job")
+    metadata: TextMap = Field(default_factory=dict)
+    job_preparation_task: JobPreparationTask | None = None
+    job_release_task: JobReleaseTask | None = None
+    on_all_tasks_complete: Literal["noaction", "terminatejob"] = Field(
+        default="terminatejob", description="terminatejob: the job completes once every task has"
+    )
+    on_task_failure: Literal["noaction", "performexitoptionsjobaction"] = "noaction"
+    tasks: Tasks
+
+    _source: str = PrivateAttr(default="workload")
+    # Set by loading once ids and dependencies of every task were checked, so planning need not repeat it.
+    _tasks_checked: bool = PrivateAttr(default=False)
+
+    @property
+    def source(self) -> str:
+        """The file label problems are reported with, e.g. ``workloads/sweep.yaml``."""
+        return self._source
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extension_keys(cls, data: Any) -> Any:
+        # Top-level 'x-...' keys hold YAML anchors for reuse ('<<: *defaults'); they are not workload content.
+        if isinstance(data, dict) and any(isinstance(key, str) and key.startswith("x-") for key in data):
+            return {key: value for key, value in data.items() if not (isinstance(key, str) and key.startswith("x-"))}
+        return data
+
+    @field_validator("id")
+    @classmethod
+    def _workload_id(cls, value: str) -> str:
+        if not _WORKLOAD_ID.match(value):
+            raise ValueError(
+                f"must be 1-{MAX_WORKLOAD_ID_LENGTH} letters, digits, hyphens or underscores "
+                f"(the job id adds '-' and a {HASH_LENGTH}-character content hash; Batch allows 64)"
+            )
+        return value
+
+    @field_validator("max_parallel_tasks")
+    @classmethod
+    def _parallel(cls, value: int | None) -> int | None:
+        if value is not None and value != -1 and value < 1:
+            raise ValueError("must be -1 (no limit) or at least 1")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = [name for name in value if name.lower().startswith(RESERVED_METADATA_PREFIX)]
+        if reserved:
+            raise ValueError(f"names starting with '{RESERVED_METADATA_PREFIX}' are reserved: {', '.join(reserved)}")
+        return value

@@ -1,0 +1,168 @@
+"""From a validated workload and a deployed target to a :class:`PlannedJob` the submission engine submits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from azure.batch import models as bm
+
+from batchforge.core import InvalidInput, Problem
+from batchforge.submission.plan import BlobUpload, PlannedJob
+from batchforge.submission.target import BatchTarget, SharedKeyAuth
+from batchforge.workload.building import BuildContext, TaskBuilder, job_options
+from batchforge.workload.checks import graph_problems, template_problems
+from batchforge.workload.expansion import PerFileInput, TaskGroup, collector_paused, task_groups
+from batchforge.workload.local_inputs import local_assets, local_input_problems, per_file_local_inputs
+from batchforge.workload.model import HASH_LENGTH, BlobPrefixSource, Workload
+
+# Lists blob names under a prefix of a container URL (injected in tests; default: azure-storage-blob).
+BlobLister = Callable[[str, str], Iterable[str]]
+
+CONTENT_HASH_METADATA_KEY = "batchforge-content-hash"
+WORKLOAD_METADATA_KEY = "batchforge-workload"
+
+
+def storage_blob_lister(target: BatchTarget) -> BlobLister:
+    """Lists blobs with the submitter's own storage credentials (Shared Key locally, Entra ID on Azure)."""
+
+    def list_names(container_url: str, prefix: str) -> Iterable[str]:
+        from azure.storage.blob import ContainerClient
+
+        credential: object
+        if isinstance(target.blob_auth, SharedKeyAuth):
+            credential = {
+                "account_name": target.blob_auth.account_name,
+                "account_key": target.blob_auth.account_key.get_secret_value(),
+            }
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        client = ContainerClient.from_container_url(container_url, credential=credential)
+        return list(client.list_blob_names(name_starts_with=prefix))
+
+    return list_names
+
+
+def content_hash(workload: Workload, input_digests: Iterable[tuple[str, str]]) -> str:
+    """Short sha256 of the workload's canonical content plus (name, digest) of every input it reads."""
+    digest = hashlib.sha256()
+    canonical = workload.model_dump(mode="json", by_alias=True, exclude_none=True)
+    digest.update(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode())
+    for name, value in sorted(input_digests):
+        digest.update(b"\0" + name.encode() + b"\0" + value.encode())
+    return digest.hexdigest()[:HASH_LENGTH]
+
+
+def _blob_prefix_inputs(
+    workload: Workload, source: BlobPrefixSource, target: BatchTarget, lister: BlobLister
+) -> tuple[list[PerFileInput], list[Problem]]:
+    inputs = []
+    for name in sorted(lister(target.resources_container_url, source.blob_prefix)):
+        relative = name[len(source.blob_prefix) :].lstrip("/")
+        if relative and fnmatchcase(relative, source.pattern):
+            inputs.append(PerFileInput(relative, name))
+    if inputs:
+        return inputs, []
+    return [], [
+        Problem(
+            workload.source,
+            "tasks.perFile.source.blobPrefix",
+            f"no blob in the resources container starts with '{source.blob_prefix}' and matches '{source.pattern}'",
+        )
+    ]
+
+
+def _per_file_inputs(
+    workload: Workload, target: BatchTarget, repo_root: Path, lister: BlobLister | None
+) -> tuple[list[PerFileInput] | None, list[Problem]]:
+    per_file = workload.tasks.per_file
+    if per_file is None:
+        return None, []
+    if isinstance(per_file.source, BlobPrefixSource):
+        return _blob_prefix_inputs(workload, per_file.source, target, lister or storage_blob_lister(target))
+    found = per_file_local_inputs(workload, repo_root)
+    assert found is not None
+    return found
+
+
+def _pool_problem(workload: Workload, target: BatchTarget) -> list[Problem]:
+    if workload.pool in target.pool_ids:
+        return []
+    known = ", ".join(sorted(target.pool_ids)) or "none"
+    return [Problem(workload.source, "pool", f"unknown pool '{workload.pool}'; the stack's pools are: {known}")]
+
+
+def iter_tasks(groups: Sequence[TaskGroup], context: BuildContext) -> Iterator[bm.BatchTaskCreateOptions]:
+    """Every task's create options, built one at a time: groups without dependencies first (so a reduce task
+    comes after its map tasks), otherwise listed tasks, then the sweep, then per-file tasks."""
+    ordered = sorted(groups, key=lambda group: group.template.depends_on is not None)
+    for group in ordered:
+        build = TaskBuilder(group, context).build
+        for row in group.rows():
+            yield build(row)
+
+
+def _all_tasks(groups: Sequence[TaskGroup], context: BuildContext) -> list[bm.BatchTaskCreateOptions]:
+    with collector_paused():
+        return list(iter_tasks(groups, context))
+
+
+def plan_job(
+    workload: Workload, target: BatchTarget, *, repo_root: Path, blob_lister: BlobLister | None = None
+) -> PlannedJob:
+    """The job, its tasks and the uploads they need; raises :class:`InvalidInput` naming the file and key.
+
+    ``blob_lister`` lists the resources container for a per-file factory over a blob prefix (default:
+    azure-storage-blob with ``target.blob_auth``).
+    """
+    problems = _pool_problem(workload, target)
+    problems.extend(local_input_problems(workload, repo_root))
+    per_file_inputs, found = _per_file_inputs(workload, target, repo_root, blob_lister)
+    problems.extend(found)
+    groups = task_groups(workload, per_file_inputs)
+    if not (workload._tasks_checked and per_file_inputs is None):
+        placeholder_found = template_problems(groups, workload.source)
+        problems.extend(placeholder_found)
+        if not placeholder_found:
+            problems.extend(graph_problems(groups, workload, workload.source))
+    if problems:
+        raise InvalidInput(problems)
+
+    assets, folders = local_assets(workload, repo_root)
+    uploads: dict[str, BlobUpload] = {}
+    digests: list[tuple[str, str]] = []
+    for source, items in assets.items():
+        for asset in items:
+            uploads.setdefault(asset.blob_name, asset.to_upload())
+            digests.append((f"file:{source}:{asset.node_path}", asset.sha256))
+    for item in per_file_inputs or ():
+        if item.local_path is not None and item.sha256 is not None:
+            uploads.setdefault(item.blob_name, BlobUpload(item.local_path, item.blob_name, item.sha256))
+            digests.append((f"per-file:{item.relative_path}", item.sha256))
+        else:
+            digests.append((f"per-file-blob:{item.blob_name}", ""))
+    # The pool a job is bound to is part of what it is: a replaced pool (new name) must get a new job,
+    # since a job's poolInfo cannot follow the pool and the old pool is deleted after the swap.
+    digests.append(("pool", target.pool_ids[workload.pool]))
+    short_hash = content_hash(workload, digests)
+    job_id = f"{workload.id}-{short_hash}"
+    context = BuildContext(job_id=job_id, target=target, local_assets=assets, local_folders=folders)
+    uses_dependencies = any(
+        group.template.depends_on is not None and (group.template.depends_on.ids or group.template.depends_on.ranges)
+        for group in groups
+    )
+    metadata = {**workload.metadata, WORKLOAD_METADATA_KEY: workload.id, CONTENT_HASH_METADATA_KEY: short_hash}
+    job = job_options(workload, context, target.pool_ids[workload.pool], metadata, uses_dependencies)
+    return PlannedJob(
+        workload_name=workload.id,
+        content_hash=short_hash,
+        job=job,
+        tasks=_all_tasks(groups, context),
+        all_tasks_complete_mode=bm.BatchAllTasksCompleteMode(workload.on_all_tasks_complete),
+        uploads=sorted(uploads.values(), key=lambda upload: upload.blob_name),
+    )
