@@ -30,6 +30,27 @@ app = typer.Typer(
 )
 local_app = typer.Typer(help="Run a stack end to end on the local Batch service and Azurite.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from batchforge import __version__
+
+        typer.echo(f"batchctl (batchforge) {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Operate batchforge stacks: validate config, submit workloads, watch jobs and read task logs, on Azure
+    Batch or on the local Batch service."""
+
+
 config_app = typer.Typer(help="Compare stack configs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
