@@ -2,7 +2,7 @@
 
 The storage account has shared-key access disabled, and azure-native's ``storage.Blob`` reads the
 account keys to upload (pulumi/pulumi-azure-native#2015), so it cannot write to it. This dynamic
-resource uploads with ``DefaultAzureCredential`` instead: the identity running ``pulumi up`` needs
+resource uploads with Entra ID (``submission.credentials``) instead: the identity running ``pulumi up`` needs
 Storage Blob Data Contributor on the container, which ``BatchPlatform`` grants to the deployer.
 
 Blob names are content-addressed (``blob_assets``): a new content hash is a new blob name, hence a
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -24,23 +25,33 @@ _RBAC_PROPAGATION_SECONDS = 300
 
 
 def _blob_client(props: dict[str, Any]) -> Any:
-    from azure.identity import DefaultAzureCredential
     from azure.storage.blob import BlobClient
+
+    from batchforge.submission.credentials import azure_credential
 
     return BlobClient(
         account_url=props["account_url"],
         container_name=props["container_name"],
         blob_name=props["blob_name"],
-        credential=DefaultAzureCredential(exclude_interactive_browser_credential=True),
+        credential=azure_credential(),
     )
 
 
-def _upload(props: dict[str, Any]) -> str:
+def _upload(
+    props: dict[str, Any],
+    *,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> str:
     from azure.core.exceptions import HttpResponseError
     from azure.storage.blob import ContentSettings
 
+    from batchforge.submission.client import forbidden_kind, private_network_error
+
+    now = clock or time.monotonic
+    wait = sleep or time.sleep
     client = _blob_client(props)
-    deadline = time.monotonic() + _RBAC_PROPAGATION_SECONDS
+    deadline = now() + _RBAC_PROPAGATION_SECONDS
     while True:
         try:
             with open(props["local_path"], "rb") as handle:
@@ -52,8 +63,12 @@ def _upload(props: dict[str, Any]) -> str:
                 )
             return str(client.url)
         except HttpResponseError as exc:
-            if exc.status_code == 403 and time.monotonic() < deadline:
-                time.sleep(15)
+            forbidden = forbidden_kind(exc)
+            if forbidden is not None and forbidden.kind == "network":
+                # Outside the account's network: waiting for role propagation would only delay the same answer.
+                raise private_network_error(exc, forbidden) from exc
+            if forbidden is not None and now() < deadline:
+                wait(15)
                 continue
             raise
 

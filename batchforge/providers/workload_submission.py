@@ -8,7 +8,8 @@ or interrupted ``up`` is completed by the next one.
 
 Credentials never enter state or the pickled provider: the inputs carry only endpoints, names and ids, and
 the provider resolves credentials when it runs:
-- ``authKind: entra-id`` (Azure): ``DefaultAzureCredential`` for Batch and for blob uploads;
+- ``authKind: entra-id`` (Azure): ``batchforge.submission.credentials.azure_credential`` for Batch and for blob
+  uploads (a GitHub OIDC assertion renewed per token in Actions, ``DefaultAzureCredential`` elsewhere);
 - ``authKind: shared-key`` (the local Batch service only): the account key from the environment variable
   ``BATCHFORGE_LOCAL_BATCH_KEY`` and, for uploads to Azurite, ``BATCHFORGE_LOCAL_STORAGE_KEY``, read inside
   the provider's methods at call time.
@@ -125,22 +126,33 @@ def target_from_props(props: Mapping[str, Any]) -> BatchTarget:
 # ---------------------------------------------------------------- the provider
 
 
-def _is_rbac_not_ready(error: Exception) -> bool:
-    from azure.core.exceptions import HttpResponseError
+def _retry_while_rbac_propagates(
+    kind: str,
+    action: Callable[[], T],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """On Azure, waits out authorization 403s right after the role assignments were created.
 
-    return isinstance(error, HttpResponseError) and error.status_code == 403
+    A network refusal (a private account, this process outside its network) fails at once: no amount of waiting
+    changes where the request comes from. Locally every 403 is final.
+    """
+    from batchforge.submission.client import forbidden_kind, private_network_error
 
-
-def _retry_while_rbac_propagates(kind: str, action: Callable[[], T]) -> T:
-    """On Azure, waits out 403s right after the role assignments were created; locally a 403 is final."""
-    give_up_at = time.monotonic() + (RBAC_PROPAGATION_S if kind == "entra-id" else 0.0)
+    give_up_at = clock() + (RBAC_PROPAGATION_S if kind == "entra-id" else 0.0)
     while True:
         try:
             return action()
         except Exception as error:
-            if not _is_rbac_not_ready(error) or time.monotonic() + RBAC_RETRY_INTERVAL_S > give_up_at:
+            forbidden = forbidden_kind(error)
+            if forbidden is None:
                 raise
-            time.sleep(RBAC_RETRY_INTERVAL_S)
+            if forbidden.kind == "network":
+                raise private_network_error(error, forbidden) from error
+            if clock() + RBAC_RETRY_INTERVAL_S > give_up_at:
+                raise
+            sleep(RBAC_RETRY_INTERVAL_S)
 
 
 class WorkloadSubmissionProvider(pulumi.dynamic.ResourceProvider):

@@ -39,9 +39,9 @@ def storage_blob_lister(target: BatchTarget) -> BlobLister:
                 "account_key": target.blob_auth.account_key.get_secret_value(),
             }
         else:
-            from azure.identity import DefaultAzureCredential
+            from batchforge.submission.credentials import azure_credential
 
-            credential = DefaultAzureCredential()
+            credential = azure_credential()
         client = ContainerClient.from_container_url(container_url, credential=credential)
         return list(client.list_blob_names(name_starts_with=prefix))
 
