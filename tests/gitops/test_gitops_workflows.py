@@ -118,3 +118,30 @@ def test_workflows_call_batchctl_commands_and_options_that_exist():
         assert result.exit_code == 0, (words, result.output)
         for option in options:
             assert option in result.output, (words, option)
+
+
+RUNNER_EXPRESSION = "${{{{ toJSON(fromJSON(vars.PULUMI_RUNNERS || '{{}}').{stack} || 'ubuntu-latest') }}}}"
+
+
+def test_each_deploy_stage_takes_its_runner_from_the_repository_variable():
+    jobs = load("deploy.yml")["jobs"]
+    for stack in ("dev", "staging", "prod"):
+        assert jobs[stack]["with"]["runs-on"] == RUNNER_EXPRESSION.format(stack=stack), stack
+    up = load("pulumi-up.yml")
+    runner_input = up["on"]["workflow_call"]["inputs"]["runs-on"]
+    assert runner_input["type"] == "string" and runner_input["default"] == '"ubuntu-latest"'
+    [job] = up["jobs"].values()
+    assert job["runs-on"] == "${{ fromJSON(inputs.runs-on) }}"
+
+
+def test_pull_request_previews_stay_on_github_hosted_runners():
+    preview = load("pull-request.yml")["jobs"]["preview"]
+    assert str(preview["runs-on"]).startswith("ubuntu-")
+    assert "PULUMI_RUNNERS" not in (WORKFLOWS / "pull-request.yml").read_text()
+
+
+def test_the_deploy_job_can_mint_oidc_tokens_for_the_whole_up():
+    [job] = load("pulumi-up.yml")["jobs"].values()
+    assert job["permissions"]["id-token"] == "write"
+    assert job["env"]["AZURE_CLIENT_ID"] == "${{ vars.AZURE_CLIENT_ID }}"
+    assert job["env"]["AZURE_TENANT_ID"] == "${{ vars.AZURE_TENANT_ID }}"
