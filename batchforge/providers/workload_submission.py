@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import pulumi
 import pulumi.dynamic
-from pulumi.runtime.rpc import UNKNOWN
+from pulumi.output import Unknown
 from pydantic import SecretStr
 
 from batchforge.core import InvalidInput
@@ -210,7 +210,8 @@ class WorkloadSubmissionProvider(pulumi.dynamic.ResourceProvider):
     # -- the ResourceProvider interface
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
         # During a preview, values computed from not-yet-created resources are unknown: nothing to check yet.
-        known = {key: value for key, value in news.items() if value != UNKNOWN}
+        # The provider host hands them over as `Unknown` objects (not the wire's sentinel string).
+        known = {key: value for key, value in news.items() if not isinstance(value, Unknown)}
         failures = [
             pulumi.dynamic.CheckFailure(key, "is required")
             for key in ("workloadName", "workloadFile", "accountEndpoint", "deletionMode")

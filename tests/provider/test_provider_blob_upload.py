@@ -83,3 +83,50 @@ def test_delete_tolerates_a_missing_blob(tmp_path, monkeypatch):
     monkeypatch.setattr(blob_upload, "_blob_client", lambda props: client)
     blob_upload._ContentAddressedBlobProvider().delete("id", _props(tmp_path))
     assert client.deleted == 1
+
+
+def test_shared_key_mode_reads_the_key_from_the_environment_at_run_time(tmp_path, monkeypatch):
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    monkeypatch.setenv(blob_upload.LOCAL_STORAGE_KEY_ENV, "a2V5LW1hdGVyaWFs")
+    props = _props(
+        tmp_path, account_url="http://127.0.0.1:1/acct", blobAuthKind="shared-key", storageAccountName="acct"
+    )
+
+    credential = blob_upload._shared_key_credential(props)
+    client = blob_upload._blob_client(props)
+
+    assert isinstance(credential, AzureNamedKeyCredential)
+    assert (credential.named_key.name, credential.named_key.key) == ("acct", "a2V5LW1hdGVyaWFs")
+    assert client.account_name == "acct" and client.url.endswith("/resources/start-tasks/cpu/abc/x.sh")
+
+
+def test_shared_key_mode_without_the_key_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv(blob_upload.LOCAL_STORAGE_KEY_ENV, raising=False)
+    props = _props(tmp_path, blobAuthKind="shared-key", storageAccountName="acct")
+
+    with pytest.raises(RuntimeError, match="BATCHFORGE_LOCAL_STORAGE_KEY"):
+        blob_upload._blob_client(props)
+
+
+def test_how_the_provider_authenticates_is_not_a_change_of_the_blob(tmp_path):
+    # State written before the shared-key mode existed has no blobAuthKind: that must not replace every blob.
+    provider = blob_upload._ContentAddressedBlobProvider()
+    old = _props(tmp_path)
+    local = {**old, "blobAuthKind": "shared-key", "storageAccountName": "acct"}
+
+    assert provider.diff("id", old, local).changes is False
+
+
+def test_check_rejects_an_unknown_auth_kind_and_a_shared_key_without_account(tmp_path):
+    from pulumi.output import Unknown
+
+    provider = blob_upload._ContentAddressedBlobProvider()
+
+    assert [
+        (f.property, f.reason) for f in provider.check({}, {**_props(tmp_path), "blobAuthKind": "sas"}).failures
+    ] == [("blobAuthKind", "must be entra-id or shared-key")]
+    missing = provider.check({}, {**_props(tmp_path), "blobAuthKind": "shared-key"})
+    assert [(f.property, f.reason) for f in missing.failures] == [("storageAccountName", "is required for shared-key")]
+    assert provider.check({}, {**_props(tmp_path), "blobAuthKind": Unknown()}).failures == []
+    assert provider.check({}, _props(tmp_path)).failures == []

@@ -164,10 +164,12 @@ def test_check_reports_bad_inputs(fake_service):
 
 
 def test_check_accepts_unknown_values_during_a_preview(fake_service):
-    from pulumi.runtime.rpc import UNKNOWN
+    # The provider host deserializes Check's inputs keeping unknowns, as `Unknown` objects.
+    from pulumi.output import Unknown
 
     _, _, root = fake_service
-    previewed = {**_props(root, "aaaa1111"), "jobId": UNKNOWN, "accountEndpoint": UNKNOWN, "authKind": UNKNOWN}
+    unknown = ("jobId", "accountEndpoint", "authKind", "blobAuthKind", "deletionMode")
+    previewed = {**_props(root, "aaaa1111"), **{key: Unknown() for key in unknown}}
 
     assert hook.WorkloadSubmissionProvider(str(root)).check({}, previewed).failures == []
 
