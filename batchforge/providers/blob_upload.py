@@ -97,7 +97,9 @@ def _upload(
             if forbidden is not None and forbidden.kind == "network":
                 # Outside the account's network: waiting for role propagation would only delay the same answer.
                 raise private_network_error(exc, forbidden) from exc
-            if forbidden is not None and now() < deadline:
+            # Role assignments propagate; a shared key (Azurite) is right or wrong at once.
+            propagating = props.get("blobAuthKind") != "shared-key"
+            if forbidden is not None and propagating and now() < deadline:
                 wait(15)
                 continue
             raise

@@ -130,3 +130,13 @@ def test_check_rejects_an_unknown_auth_kind_and_a_shared_key_without_account(tmp
     assert [(f.property, f.reason) for f in missing.failures] == [("storageAccountName", "is required for shared-key")]
     assert provider.check({}, {**_props(tmp_path), "blobAuthKind": Unknown()}).failures == []
     assert provider.check({}, _props(tmp_path)).failures == []
+
+
+def test_a_refused_shared_key_fails_at_once_instead_of_waiting_for_role_propagation(tmp_path, monkeypatch):
+    client = FakeBlobClient(fail_first=1)
+    slept: list[float] = []
+    monkeypatch.setattr(blob_upload, "_blob_client", lambda props: client)
+    props = _props(tmp_path, blobAuthKind="shared-key", storageAccountName="devstoreaccount1")
+    with pytest.raises(HttpResponseError):
+        blob_upload._upload(props, sleep=slept.append)
+    assert slept == [] and client.uploads == []
