@@ -134,12 +134,17 @@ def validate(
     ] = None,
     repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
 ) -> None:
-    """Check stack configs and the workloads they reference, offline. Exit 2 and one line per problem."""
+    """Check stack configs and the workloads they reference, offline. Exit 2 and one line per problem.
+
+    Warnings (e.g. a node agent near its end of support) are printed as 'warning: ...' lines and do not fail.
+    """
     from batchforge.cli.offline_check import check
 
     stdout, stderr = _stdout(), _stderr()
     with reported_errors(stderr):
         report = check(repo_root, files or ())
+        for warning in report.warnings:
+            stderr.print(f"warning: {warning}", markup=False, highlight=False, style="yellow")
         for problem in report.problems:
             stderr.print(str(problem), markup=False, highlight=False)
         if report.problems:

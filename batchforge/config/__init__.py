@@ -2,6 +2,9 @@
 
 from batchforge.config.loading import (
     NAMESPACE,
+    LoadedStack,
+    check_stack_data,
+    check_stack_file,
     from_pulumi_config,
     load_stack_file,
     stack_file_name,
@@ -30,6 +33,7 @@ __all__ = [
     "BatchAccountConfig",
     "ContainerConfig",
     "ImageConfig",
+    "LoadedStack",
     "MountConfig",
     "NetworkConfig",
     "PoolConfig",
@@ -39,6 +43,8 @@ __all__ = [
     "StackConfig",
     "StartTaskConfig",
     "StorageConfig",
+    "check_stack_data",
+    "check_stack_file",
     "from_pulumi_config",
     "iso_duration",
     "load_stack_file",

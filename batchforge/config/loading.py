@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from batchforge.config.lifecycle import lifecycle_problems
 from batchforge.config.model import StackConfig
 from batchforge.core import InvalidInput, Problem, problems_from_validation_error, read_yaml_file
 
@@ -54,10 +57,21 @@ def _cross_checks(data: Mapping[str, Any], source: str) -> list[Problem]:
     return problems
 
 
-def validate_stack_data(data: Any, source: str, repo_root: Path | None = None) -> StackConfig:
+@dataclass(frozen=True)
+class LoadedStack:
+    """A valid stack config and what is valid today but needs attention soon (e.g. a node agent's end of support)."""
+
+    config: StackConfig
+    warnings: tuple[Problem, ...] = ()
+
+
+def check_stack_data(
+    data: Any, source: str, repo_root: Path | None = None, *, today: date | None = None
+) -> LoadedStack:
     """Validates already-parsed stack config (namespace removed); raises :class:`InvalidInput` with every problem.
 
     ``repo_root``, when given, is where start-task resource files that are local paths must exist.
+    ``today`` is the day retirements and end-of-support dates are compared with (default: the real date).
     """
     if data is None:
         data = {}
@@ -70,9 +84,18 @@ def validate_stack_data(data: Any, source: str, repo_root: Path | None = None) -
     except ValidationError as exc:
         problems.extend(problems_from_validation_error(exc, StackConfig, source))
     problems.extend(_cross_checks(data, source))
+    errors, warnings = lifecycle_problems(data, source, today or date.today())
+    problems.extend(errors)
     if problems or config is None:
         raise InvalidInput(problems)
-    return config
+    return LoadedStack(config, tuple(warnings))
+
+
+def validate_stack_data(
+    data: Any, source: str, repo_root: Path | None = None, *, today: date | None = None
+) -> StackConfig:
+    """:func:`check_stack_data` for callers that have no use for warnings."""
+    return check_stack_data(data, source, repo_root, today=today).config
 
 
 def _strip_namespace(raw: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[Problem]]:
@@ -94,7 +117,7 @@ def _strip_namespace(raw: Mapping[str, Any], source: str) -> tuple[dict[str, Any
     return data, problems
 
 
-def load_stack_file(path: Path, repo_root: Path | None = None) -> StackConfig:
+def check_stack_file(path: Path, repo_root: Path | None = None, *, today: date | None = None) -> LoadedStack:
     """Reads ``Pulumi.<stack>.yaml`` directly (CLI, tests, the local run). ``repo_root`` defaults to its folder."""
     source = path.name
     document = read_yaml_file(path, source)
@@ -110,15 +133,22 @@ def load_stack_file(path: Path, repo_root: Path | None = None) -> StackConfig:
     data, namespace_problems = _strip_namespace(raw, source)
     problems.extend(namespace_problems)
     try:
-        config = validate_stack_data(data, source, repo_root if repo_root is not None else path.parent)
+        loaded = check_stack_data(data, source, repo_root if repo_root is not None else path.parent, today=today)
     except InvalidInput as exc:
         raise InvalidInput([*problems, *exc.problems]) from None
     if problems:
         raise InvalidInput(problems)
-    return config
+    return loaded
 
 
-def from_pulumi_config(stack: str, raw: Mapping[str, str], repo_root: Path | None = None) -> StackConfig:
+def load_stack_file(path: Path, repo_root: Path | None = None, *, today: date | None = None) -> StackConfig:
+    """:func:`check_stack_file` without the warnings."""
+    return check_stack_file(path, repo_root, today=today).config
+
+
+def from_pulumi_config(
+    stack: str, raw: Mapping[str, str], repo_root: Path | None = None, *, today: date | None = None
+) -> StackConfig:
     """Builds the config from Pulumi's config map (``{"batchforge:pools": "<json>", ...}``).
 
     Pulumi hands every value over as a string; objects and arrays arrive as JSON text, numbers and
@@ -130,7 +160,7 @@ def from_pulumi_config(stack: str, raw: Mapping[str, str], repo_root: Path | Non
     for key, value in data.items():
         decoded[key] = _decode(value)
     try:
-        config = validate_stack_data(decoded, source, repo_root)
+        config = validate_stack_data(decoded, source, repo_root, today=today)
     except InvalidInput as exc:
         raise InvalidInput([*problems, *exc.problems]) from None
     if problems:

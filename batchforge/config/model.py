@@ -148,6 +148,7 @@ class PrivateEndpointConfig(_Strict):
 
 class BatchAccountConfig(_Strict):
     public_network_access: Literal["Enabled", "Disabled"] = "Disabled"
+    # Retired values stay in the Literals so config.lifecycle can refuse them naming the date and the replacement.
     allowed_authentication_modes: list[Literal["AAD", "SharedKey", "TaskAuthenticationToken"]] = Field(
         default_factory=lambda: ["AAD"], min_length=1
     )
@@ -352,7 +353,7 @@ class PoolConfig(_Strict):
     display_name: str | None = Field(default=None, max_length=1024)
     vm_size: str
     image: ImageConfig
-    node_agent_sku_id: str = Field(description="e.g. 'batch.node.ubuntu 22.04'")
+    node_agent_sku_id: str = Field(description="e.g. 'batch.node.ubuntu 24.04'")
     scale: ScaleConfig
     task_slots_per_node: int = Field(default=1, ge=1, le=256)
     task_scheduling_policy: TaskSchedulingPolicyConfig = Field(default_factory=TaskSchedulingPolicyConfig)
@@ -382,7 +383,7 @@ class PoolConfig(_Strict):
     @classmethod
     def _node_agent(cls, value: str) -> str:
         if not value.startswith("batch.node."):
-            raise ValueError("must be a Batch node agent SKU such as 'batch.node.ubuntu 22.04'")
+            raise ValueError("must be a Batch node agent SKU such as 'batch.node.ubuntu 24.04'")
         return value
 
     @model_validator(mode="after")

@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
+from batchforge.config.lifecycle import RETIREMENTS, node_agent_note
 from batchforge.policy.autoscale_bounds import DEDICATED, LOW_PRIORITY, target_bounds
 
 BATCH_ACCOUNT = "azure-native:batch:BatchAccount"
@@ -83,6 +85,45 @@ def check_batch_entra_only(
             "allow only AAD (Microsoft Entra ID)"
         ]
     return []
+
+
+# --- Retired settings ----------------------------------------------------------------------------
+
+# Where each retired stack-config value lands in the ARM properties of the resource.
+_RETIRED_PROPERTY_PATHS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "allowedAuthenticationModes": (BATCH_ACCOUNT, ("allowedAuthenticationModes",)),
+    "nodeCommunicationMode": (POOL, ("targetNodeCommunicationMode",)),
+    "nodeDeallocationOption": (POOL, ("scaleSettings", "fixedScale", "nodeDeallocationOption")),
+}
+
+
+def retired_settings_findings(resource_type: str, props: Mapping[str, Any], today: date) -> list[str]:
+    """The stack config's retirement and end-of-support errors, for resources declared by any means.
+
+    Same dates and wording as :mod:`batchforge.config.lifecycle`; only what is already past on ``today``.
+    """
+    findings: list[str] = []
+    for retirement in RETIREMENTS:
+        target_type, path = _RETIRED_PROPERTY_PATHS[retirement.key]
+        if resource_type != target_type or today < retirement.effective:
+            continue
+        value = _get(props, *path)
+        values = list(value) if _is_list(value) else [value]
+        # ARM compares enum values without regard to case.
+        if any(isinstance(item, str) and item.lower() == retirement.value.lower() for item in values):
+            findings.append(f"{'.'.join(path)}: {retirement.message(today)}")
+    if resource_type == POOL:
+        sku = _get(props, "deploymentConfiguration", "virtualMachineConfiguration", "nodeAgentSkuId")
+        note = node_agent_note(sku, today) if isinstance(sku, str) else None
+        if note is not None and note[1]:
+            findings.append(f"deploymentConfiguration.virtualMachineConfiguration.nodeAgentSkuId: {note[0]}")
+    return findings
+
+
+def check_no_retired_settings(
+    resource_type: str, props: Mapping[str, Any], stack: str, config: Mapping[str, Any]
+) -> list[str]:
+    return retired_settings_findings(resource_type, props, date.today())
 
 
 # --- Storage account -----------------------------------------------------------------------------
@@ -328,6 +369,13 @@ RULES: tuple[Rule, ...] = (
         frozenset({BATCH_ACCOUNT}),
         check_batch_entra_only,
         remediation="Set batchAccount.allowedAuthenticationModes to [AAD] in the stack config.",
+    ),
+    Rule(
+        "no-retired-batch-settings",
+        "Batch accounts and pools use no retired setting and no node agent past its end of support.",
+        frozenset({BATCH_ACCOUNT, POOL}),
+        check_no_retired_settings,
+        remediation="Use the replacement the message names in the stack config; see docs/deploy-azure.md.",
     ),
     Rule(
         "storage-no-shared-key",

@@ -28,8 +28,10 @@ def jobs(local_batch: LocalBatch) -> dict[str, str]:
             id=pool_id,
             vm_size="Standard_D2s_v5",
             virtual_machine_configuration=batch_models.VirtualMachineConfiguration(
-                image_reference=batch_models.BatchVmImageReference(publisher="canonical", offer="ubuntu", sku="22_04"),
-                node_agent_sku_id="batch.node.ubuntu 22.04",
+                image_reference=batch_models.BatchVmImageReference(
+                    publisher="canonical", offer="ubuntu-24_04-lts", sku="server"
+                ),
+                node_agent_sku_id="batch.node.ubuntu 24.04",
             ),
             target_dedicated_nodes=1,
             task_slots_per_node=4,

@@ -16,7 +16,7 @@ from batchforge.core import InvalidInput
 from batchforge.localrun.health import blocking_problems, node_warnings
 from batchforge.localrun.provision import local_scale_note, pool_ids, provision_pools
 
-_IMAGE = {"publisher": "canonical", "offer": "ubuntu", "sku": "22_04-lts"}
+_IMAGE = {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
 
 
 def _stack(tmp_path: Path, scale: dict[str, Any]) -> Any:
@@ -31,7 +31,7 @@ def _stack(tmp_path: Path, scale: dict[str, Any]) -> Any:
                 "id": "cpu",
                 "vmSize": "Standard_D2s_v5",
                 "image": _IMAGE,
-                "nodeAgentSkuId": "batch.node.ubuntu 22.04",
+                "nodeAgentSkuId": "batch.node.ubuntu 24.04",
                 "scale": scale,
                 "startTask": {"commandLine": "sh setup/prep.sh", "resourceFiles": [{"source": "setup"}]},
             }

@@ -22,8 +22,8 @@ config:
   batchforge:pools:
     - id: POOL
       vmSize: Standard_D2s_v5
-      image: {publisher: canonical, offer: ubuntu, sku: 22_04-lts}
-      nodeAgentSkuId: batch.node.ubuntu 22.04
+      image: {publisher: canonical, offer: ubuntu-24_04-lts, sku: server}
+      nodeAgentSkuId: batch.node.ubuntu 24.04
       scale: {dedicated: 1}
       taskSlotsPerNode: 4
       startTask:

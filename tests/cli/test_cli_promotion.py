@@ -18,8 +18,8 @@ config:
   batchforge:pools:
     - id: cpu
       vmSize: VM_SIZE
-      image: {publisher: canonical, offer: ubuntu, sku: 22_04-lts}
-      nodeAgentSkuId: batch.node.ubuntu 22.04
+      image: {publisher: canonical, offer: ubuntu-24_04-lts, sku: server}
+      nodeAgentSkuId: batch.node.ubuntu 24.04
       scale: {dedicated: 1}
 """
 

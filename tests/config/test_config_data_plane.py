@@ -34,8 +34,8 @@ def test_autoscale_pool_from_dev():
     assert options.task_slots_per_node == 2
     assert options.task_scheduling_policy.node_fill_type == "pack"
     image = options.virtual_machine_configuration.image_reference
-    assert (image.publisher, image.offer, image.sku) == ("canonical", "0001-com-ubuntu-server-jammy", "22_04-lts")
-    assert options.virtual_machine_configuration.node_agent_sku_id == "batch.node.ubuntu 22.04"
+    assert (image.publisher, image.offer, image.sku) == ("canonical", "ubuntu-24_04-lts", "server")
+    assert options.virtual_machine_configuration.node_agent_sku_id == "batch.node.ubuntu 24.04"
     assert options.network_configuration is None
     task = options.start_task
     assert task.command_line == pool.start_task.command_line
@@ -110,4 +110,4 @@ def test_options_serialise_to_the_rest_shape():
     body = pool_create_options(pool, "cpu-1").as_dict()
     assert body["enableAutoScale"] is True
     assert body["autoScaleEvaluationInterval"] == "PT05M00S"  # the SDK's ISO 8601 spelling of 5 minutes
-    assert body["virtualMachineConfiguration"]["nodeAgentSKUId"] == "batch.node.ubuntu 22.04"
+    assert body["virtualMachineConfiguration"]["nodeAgentSKUId"] == "batch.node.ubuntu 24.04"

@@ -92,7 +92,7 @@ CASES: list[tuple[str, Any, str]] = [
     ),
     (
         "incomplete marketplace image",
-        lambda s: _pool(s).update(image={"publisher": "canonical", "offer": "0001-com-ubuntu-server-jammy"}),
+        lambda s: _pool(s).update(image={"publisher": "canonical", "offer": "ubuntu-24_04-lts"}),
         "Pulumi.prod.yaml: pools[0].image: set publisher, offer and sku (a marketplace image) or galleryImageId",
     ),
     (
@@ -103,8 +103,8 @@ CASES: list[tuple[str, Any, str]] = [
     ),
     (
         "bad node agent",
-        lambda s: _pool(s).update(nodeAgentSkuId="ubuntu 22.04"),
-        "Pulumi.prod.yaml: pools[0].nodeAgentSkuId: must be a Batch node agent SKU such as 'batch.node.ubuntu 22.04'",
+        lambda s: _pool(s).update(nodeAgentSkuId="ubuntu 24.04"),
+        "Pulumi.prod.yaml: pools[0].nodeAgentSkuId: must be a Batch node agent SKU such as 'batch.node.ubuntu 24.04'",
     ),
     (
         "bad vm size",

@@ -1,9 +1,11 @@
 """The guardrails on hand-built pulumi-azure-native 3.x input properties (camelCase, as the engine sends them)."""
 
+from datetime import date
+
 import pytest
 
 from batchforge.policy import validate_resource
-from batchforge.policy.rules import BATCH_ACCOUNT, POOL, STORAGE_ACCOUNT
+from batchforge.policy.rules import BATCH_ACCOUNT, POOL, STORAGE_ACCOUNT, retired_settings_findings
 
 TAGS = {"environment": "prod", "costCenter": "research", "managedBy": "pulumi"}
 
@@ -62,13 +64,57 @@ def test_batch_account_must_be_entra_only(modes):
     assert policies(BATCH_ACCOUNT, props) == ["batch-entra-only-auth"]
 
 
-def test_batch_account_task_tokens_are_not_shared_keys():
-    assert (
-        validate_resource(
-            BATCH_ACCOUNT, good_account(allowedAuthenticationModes=["AAD", "TaskAuthenticationToken"]), "prod"
-        )
-        == []
+def test_batch_account_task_tokens_are_retired_not_shared_keys():
+    props = good_account(allowedAuthenticationModes=["AAD", "TaskAuthenticationToken"])
+    assert messages(BATCH_ACCOUNT, props) == [
+        "allowedAuthenticationModes: TaskAuthenticationToken was retired on 2024-09-30; use managed identities "
+        "(the pools' user-assigned identity, Microsoft Entra ID) instead"
+    ]
+    assert policies(BATCH_ACCOUNT, props) == ["no-retired-batch-settings"]
+
+
+TODAY = date(2026, 12, 2)
+VM_CONFIG = {"imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"targetNodeCommunicationMode": "Classic"},
+            "targetNodeCommunicationMode: Classic was retired on 2026-03-31; use Simplified",
+        ),
+        (
+            {"scaleSettings": {"fixedScale": {"targetDedicatedNodes": 1.0, "nodeDeallocationOption": "RetainedData"}}},
+            "scaleSettings.fixedScale.nodeDeallocationOption: RetainedData was removed in Batch API version "
+            "2026-08-01; use one of Requeue, Terminate, TaskCompletion",
+        ),
+        (
+            {
+                "deploymentConfiguration": {
+                    "virtualMachineConfiguration": {**VM_CONFIG, "nodeAgentSkuId": "batch.node.ubuntu 20.04"}
+                }
+            },
+            "deploymentConfiguration.virtualMachineConfiguration.nodeAgentSkuId: batch.node.ubuntu 20.04 reached end "
+            "of support on 2025-04-23; use batch.node.ubuntu 24.04 (image canonical/ubuntu-24_04-lts/server)",
+        ),
+    ],
+)
+def test_pools_with_retired_settings_fail_with_the_config_messages(override, message):
+    assert retired_settings_findings(POOL, good_pool(**override), TODAY) == [message]
+
+
+def test_retired_settings_are_judged_on_the_given_day():
+    classic = good_pool(targetNodeCommunicationMode="Classic")
+    assert retired_settings_findings(POOL, classic, date(2026, 3, 30)) == []
+    # Near its end of support is a warning in batchctl validate, not a policy violation.
+    near_end = good_pool(
+        deploymentConfiguration={
+            "virtualMachineConfiguration": {**VM_CONFIG, "nodeAgentSkuId": "batch.node.ubuntu 22.04"}
+        }
     )
+    assert retired_settings_findings(POOL, near_end, TODAY) == []
+    assert retired_settings_findings(POOL, near_end, date(2027, 7, 1)) != []
 
 
 @pytest.mark.parametrize(
