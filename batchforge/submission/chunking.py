@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from azure.batch import models as batch_models
-
-# The SDK's own encoder, so the measured size is the size that goes on the wire.
-from azure.batch._utils.model_base import SdkJSONEncoder
 
 MAX_TASKS_PER_REQUEST = 100
 # The service rejects add-task-collection bodies of 1 MiB or more (RequestBodyTooLarge); keep a margin for
@@ -19,15 +17,29 @@ _ENVELOPE_BYTES = len('{"value": []}')
 _SEPARATOR_BYTES = len(", ")
 
 
+def _wire_mapping(value: Any) -> dict[str, Any]:
+    # SDK models are mappings over their wire-form JSON (datetimes and enums already stored as strings),
+    # so their items are the body; anything else is not JSON, as json.dumps would say.
+    try:
+        items = value.items
+    except AttributeError:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable") from None
+    return dict(items())
+
+
+def wire_json(model: object) -> str:
+    """A model's request body, as the SDK sends it (``json.dumps(model.as_dict())``, at a fraction of the cost)."""
+    return json.dumps(model, default=_wire_mapping)
+
+
 def serialized_size(task: batch_models.BatchTaskCreateOptions) -> int:
-    """Bytes this task takes in a request body, encoded exactly as the SDK encodes it."""
-    return len(json.dumps(task, cls=SdkJSONEncoder, exclude_readonly=True).encode("utf-8"))
+    """Bytes this task takes in a request body."""
+    return len(wire_json(task).encode("utf-8"))
 
 
 def body_size(tasks: Sequence[batch_models.BatchTaskCreateOptions]) -> int:
-    """Bytes of the add-task-collection body for these tasks, as the SDK will send it."""
-    group = batch_models.BatchTaskGroup(task_values=list(tasks))
-    return len(json.dumps(group, cls=SdkJSONEncoder, exclude_readonly=True).encode("utf-8"))
+    """Bytes of the add-task-collection body for these tasks."""
+    return len(wire_json(batch_models.BatchTaskGroup(task_values=list(tasks))).encode("utf-8"))
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,6 @@ from enum import Enum
 from typing import Any, Protocol
 
 from azure.batch import models as batch_models
-
-# Not re-exported by azure.batch.models in 15.1.0, but it is the type begin_terminate_job takes.
-from azure.batch.models._models import BatchJobTerminateOptions
 from azure.core.exceptions import AzureError, DecodeError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
@@ -423,9 +420,9 @@ def terminate_job(
 ) -> bool:
     """Terminates the job (running tasks are stopped, the job's record stays); False when nothing was left to do."""
     try:
-        poller = client.begin_terminate_job(
-            job_id, BatchJobTerminateOptions(termination_reason=reason[:64]), polling_interval=1
-        )
+        # azure.batch.models does not export BatchJobTerminateOptions (15.1.0); the SDK sends whatever
+        # mapping it gets as the JSON body, so the body itself is passed.
+        poller = client.begin_terminate_job(job_id, {"terminateReason": reason[:64]}, polling_interval=1)
     except ResourceNotFoundError:
         return False
     except HttpResponseError as error:

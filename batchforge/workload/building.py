@@ -1,9 +1,9 @@
 """azure-batch models from the typed workload: the job, and one task per set of placeholder values.
 
 Everything a task shares with its siblings (constraints, identities, constant resource files) is built
-once with the SDK's public constructors and shared. The few per-task models are made with
-:func:`fast_model`, which stores the wire-form dict the public constructor would store, skipping its
-per-call field introspection; tests compare the two for every class used here.
+once with the SDK's public constructors and shared. The few per-task models are made from their wire-form
+JSON with :func:`batchforge.submission.sdk_adapter.model_from_wire`, which skips the public constructor's
+per-key cost; tests compare the two for every class used here.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlparse
 
 from azure.batch import models as bm
 
 from batchforge.assets import LocalAsset
+from batchforge.submission.sdk_adapter import model_from_wire as fast_model
 from batchforge.submission.target import BatchTarget
 from batchforge.workload.expansion import TaskGroup
 from batchforge.workload.model import (
@@ -34,25 +35,7 @@ from batchforge.workload.model import (
 )
 from batchforge.workload.templates import Template, literal_template
 
-ModelT = TypeVar("ModelT", bound=Any)
 Values = Mapping[str, object]
-
-
-_PREPARED: set[type] = set()
-
-
-def fast_model(cls: type[ModelT], data: dict[str, Any]) -> ModelT:
-    """An SDK model holding ``data`` (wire names; nested values already models) without ``__init__``'s cost.
-
-    The SDK's ``__new__`` computes each class's field table once; after that a plain ``object.__new__``
-    is all a model needs besides its ``_data``.
-    """
-    if cls not in _PREPARED:
-        cls.__new__(cls)
-        _PREPARED.add(cls)
-    model = object.__new__(cls)
-    model._data = data
-    return model
 
 
 def blob_url(container_url: str, blob_name: str) -> str:

@@ -14,13 +14,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azure.batch import models as batch_models
-from azure.batch._patch import BatchErrorFormat
 from azure.core.exceptions import (
     HttpResponseError,
+    ODataV4Format,
     ResourceExistsError,
     ResourceNotFoundError,
     ServiceResponseError,
 )
+
+
+class BatchErrorFormat(ODataV4Format):
+    """The Batch error body as the SDK reads it: ``message`` is ``{"lang", "value"}``, not a string."""
+
+    def __init__(self, odata_error: dict[str, Any]) -> None:
+        super().__init__(odata_error)
+        message = odata_error.get("message")
+        if isinstance(message, dict):
+            self.message = str(message.get("value", ""))
 
 
 class _FakeResponse:

@@ -8,7 +8,6 @@ import time
 
 import pytest
 from azure.batch import models as batch_models
-from azure.batch._utils.model_base import SdkJSONEncoder
 from submission_fakes import FakeBatchClient, planned_sweep, service_error
 
 from batchforge.submission.chunking import MAX_REQUEST_BYTES, chunk_tasks
@@ -193,7 +192,7 @@ def test_request_size_limit_splits_chunks_below_the_byte_budget():
 
     assert [len(chunk) for chunk in chunking.chunks] == [9] * 6 + [6]
     for chunk in chunking.chunks:
-        body = json.dumps(batch_models.BatchTaskGroup(task_values=chunk), cls=SdkJSONEncoder, exclude_readonly=True)
+        body = json.dumps(batch_models.BatchTaskGroup(task_values=chunk).as_dict(exclude_readonly=True))
         assert len(body.encode()) <= budget
     assert [task.id for chunk in chunking.chunks for task in chunk] == [task.id for task in planned.tasks]
 
