@@ -7,7 +7,7 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from batchforge.config import NAMESPACE, from_pulumi_config
+from batchforge.config import NAMESPACE, check_pulumi_config
 from batchforge.core import InvalidInput
 from components.stack import build_stack
 
@@ -23,11 +23,15 @@ def _batchforge_config() -> dict[str, str]:
 def main() -> None:
     stack = pulumi.get_stack()
     try:
-        config = from_pulumi_config(stack, _batchforge_config(), repo_root=REPO_ROOT)
+        loaded = check_pulumi_config(stack, _batchforge_config(), repo_root=REPO_ROOT)
+        config = loaded.config
         outputs = build_stack(config, stack, REPO_ROOT)
     except InvalidInput as invalid:
         # Raised before anything is declared: the run fails with the list of problems and no traceback.
         raise pulumi.RunError(f"invalid stack config:\n{invalid}") from None
+    # Valid today but due soon (a node agent's end of support): shown in every preview and up.
+    for warning in loaded.warnings:
+        pulumi.log.warn(str(warning))
     for name, value in outputs.items():
         pulumi.export(name, value)
 

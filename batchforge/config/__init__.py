@@ -3,6 +3,7 @@
 from batchforge.config.loading import (
     NAMESPACE,
     LoadedStack,
+    check_pulumi_config,
     check_stack_data,
     check_stack_file,
     from_pulumi_config,
@@ -43,6 +44,7 @@ __all__ = [
     "StackConfig",
     "StartTaskConfig",
     "StorageConfig",
+    "check_pulumi_config",
     "check_stack_data",
     "check_stack_file",
     "from_pulumi_config",

@@ -146,10 +146,10 @@ def load_stack_file(path: Path, repo_root: Path | None = None, *, today: date | 
     return check_stack_file(path, repo_root, today=today).config
 
 
-def from_pulumi_config(
+def check_pulumi_config(
     stack: str, raw: Mapping[str, str], repo_root: Path | None = None, *, today: date | None = None
-) -> StackConfig:
-    """Builds the config from Pulumi's config map (``{"batchforge:pools": "<json>", ...}``).
+) -> LoadedStack:
+    """Builds the config, and its warnings, from Pulumi's config map (``{"batchforge:pools": "<json>", ...}``).
 
     Pulumi hands every value over as a string; objects and arrays arrive as JSON text, numbers and
     booleans as their text. Values that do not parse as JSON stay plain strings.
@@ -160,12 +160,19 @@ def from_pulumi_config(
     for key, value in data.items():
         decoded[key] = _decode(value)
     try:
-        config = validate_stack_data(decoded, source, repo_root, today=today)
+        loaded = check_stack_data(decoded, source, repo_root, today=today)
     except InvalidInput as exc:
         raise InvalidInput([*problems, *exc.problems]) from None
     if problems:
         raise InvalidInput(problems)
-    return config
+    return loaded
+
+
+def from_pulumi_config(
+    stack: str, raw: Mapping[str, str], repo_root: Path | None = None, *, today: date | None = None
+) -> StackConfig:
+    """:func:`check_pulumi_config` without the warnings."""
+    return check_pulumi_config(stack, raw, repo_root, today=today).config
 
 
 def _decode(value: Any) -> Any:
