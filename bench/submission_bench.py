@@ -15,8 +15,12 @@ Every job's task ids are counted on the service afterwards. Targets: engine >= 0
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import dataclasses
+import email.utils
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -30,16 +34,12 @@ from pathlib import Path
 import requests
 from azure.batch import BatchClient
 from azure.batch import models as batch_models
-from azure.batch._patch import BatchSharedKeyAuthPolicy
-from azure.batch._utils.model_base import SdkJSONEncoder
-from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.pipeline import PipelineContext, PipelineRequest
-from azure.core.rest import HttpRequest
 from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+from batchforge.submission.chunking import wire_json  # noqa: E402
 from batchforge.submission.client import make_batch_client  # noqa: E402
 from batchforge.submission.engine import submit  # noqa: E402
 from batchforge.submission.plan import PlannedJob  # noqa: E402
@@ -136,30 +136,40 @@ def run_naive(client: BatchClient, planned: PlannedJob, sample: int) -> float:
     return elapsed / len(tasks)
 
 
+def shared_key_headers(
+    service: LocalService, method: str, path: str, content_length: int, content_type: str
+) -> dict[str, str]:
+    """Batch Shared Key headers, signed as the REST reference documents it (no SDK internals)."""
+    date = email.utils.formatdate(usegmt=True)
+    string_to_sign = "\n".join(
+        [method, "", "", str(content_length), "", content_type, "", "", "", "", "", "", f"ocp-date:{date}"]
+    )
+    string_to_sign += f"\n/{service.account_name}{path}\napi-version:{API_VERSION}"
+    digest = hmac.new(base64.b64decode(service.account_key), string_to_sign.encode("utf-8"), hashlib.sha256)
+    signature = base64.b64encode(digest.digest()).decode("ascii")
+    return {
+        "Content-Type": content_type,
+        "Content-Length": str(content_length),
+        "ocp-date": date,
+        "Authorization": f"SharedKey {service.account_name}:{signature}",
+    }
+
+
 def run_raw(service: LocalService, client: BatchClient, planned: PlannedJob, concurrency: int, job_id: str) -> float:
     create_job(client, job_id)
     bodies = [
-        json.dumps(
-            batch_models.BatchTaskGroup(task_values=planned.tasks[start : start + 100]),
-            cls=SdkJSONEncoder,
-            exclude_readonly=True,
-        ).encode()
+        wire_json(batch_models.BatchTaskGroup(task_values=planned.tasks[start : start + 100])).encode()
         for start in range(0, len(planned.tasks), 100)
     ]
-    url = f"{service.endpoint}/jobs/{job_id}/addtaskcollection?api-version={API_VERSION}"
-    signer = BatchSharedKeyAuthPolicy(AzureNamedKeyCredential(service.account_name, service.account_key))
+    path = f"/jobs/{job_id}/addtaskcollection"
+    url = f"{service.endpoint}{path}?api-version={API_VERSION}"
     session = requests.Session()
     session.mount("http://", HTTPAdapter(pool_maxsize=concurrency * 2))
+    content_type = "application/json; odata=minimalmetadata"
 
     def post(body: bytes) -> None:
-        request = HttpRequest(
-            "POST",
-            url,
-            content=body,
-            headers={"Content-Type": "application/json; odata=minimalmetadata", "Content-Length": str(len(body))},
-        )
-        signer.on_request(PipelineRequest(request, PipelineContext(None)))
-        response = session.post(url, data=body, headers=dict(request.headers), timeout=60)
+        headers = shared_key_headers(service, "POST", path, len(body), content_type)
+        response = session.post(url, data=body, headers=headers, timeout=60)
         response.raise_for_status()
         results = response.json()["value"]
         assert all(item["status"] == "success" for item in results), results[:1]
