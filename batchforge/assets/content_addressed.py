@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from batchforge.submission.plan import BlobUpload
+from batchforge.assets.uploads import BlobUpload
 
 _SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".venv", "node_modules", ".pytest_cache", ".ruff_cache"})
 _CHUNK = 1024 * 1024

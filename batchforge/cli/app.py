@@ -165,8 +165,8 @@ def status(
     data_dir: DataDirOption = None,
 ) -> None:
     """Jobs with their state and task counts (active, running, completed, succeeded, failed)."""
-    from batchforge.cli.job_status import read_statuses
     from batchforge.cli.render import status_table, statuses_json
+    from batchforge.jobs.status import read_statuses
 
     stdout, stderr = _stdout(), _stderr()
     with reported_errors(stderr):
@@ -192,9 +192,10 @@ def wait(
     data_dir: DataDirOption = None,
 ) -> None:
     """Show progress until the jobs finish; exit 1 when any task failed."""
-    from batchforge.cli.job_status import failed_task_ids
-    from batchforge.cli.render import JobProgress, status_table
-    from batchforge.cli.waiting import wait_for_jobs
+    from batchforge.cli.render import status_table
+    from batchforge.jobs.progress import JobProgress
+    from batchforge.jobs.status import failed_task_ids
+    from batchforge.jobs.waiting import wait_for_jobs
 
     stdout, stderr = _stdout(), _stderr()
     with reported_errors(stderr):
@@ -272,9 +273,10 @@ def submit(
     data_dir: DataDirOption = None,
 ) -> None:
     """Submit a stack's workloads outside Pulumi (the same engine as the deploy hook); exactly once, resumable."""
-    from batchforge.cli.render import JobProgress, print_run_summary
-    from batchforge.cli.run_summary import RunSummary, logs_command_locator, summarize_job
-    from batchforge.cli.waiting import wait_for_jobs as wait_until_finished
+    from batchforge.cli.render import print_run_summary
+    from batchforge.jobs.progress import JobProgress
+    from batchforge.jobs.summary import RunSummary, logs_command_locator, summarize_job
+    from batchforge.jobs.waiting import wait_for_jobs as wait_until_finished
     from batchforge.localrun.provision import pool_ids
     from batchforge.localrun.run import local_log_locator
     from batchforge.localrun.stack_inputs import load_stack_inputs

@@ -1,38 +1,20 @@
-"""How the CLI fails: one clean message on stderr and a documented exit code, never a traceback."""
+"""How the CLI fails: one clean message on stderr and a documented exit code, never a traceback.
+
+``CliError`` and ``ExitCode`` live in :mod:`batchforge.core.outcomes` (re-exported here).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import IntEnum
 
 import typer
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from rich.console import Console
 
 from batchforge.core import InvalidInput
+from batchforge.core.outcomes import CliError, ExitCode
 from batchforge.submission.errors import SubmissionError
-
-
-class ExitCode(IntEnum):
-    """Exit codes shared by every command (documented in docs/cli.md)."""
-
-    OK = 0
-    TASKS_FAILED = 1
-    INVALID_INPUT = 2
-    NOT_FOUND = 3
-    SERVICE_ERROR = 4
-    TIMED_OUT = 5
-    INTERRUPTED = 130
-
-
-class CliError(Exception):
-    """An expected failure with a message meant for the operator."""
-
-    def __init__(self, message: str, exit_code: ExitCode = ExitCode.SERVICE_ERROR) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
 
 
 def _service_message(error: HttpResponseError) -> str:

@@ -15,10 +15,10 @@ from typing import Any
 from azure.batch import models as batch_models
 from rich.console import Console
 
-from batchforge.cli.job_status import JobStatus, read_statuses
-from batchforge.cli.render import JobProgress
-from batchforge.cli.run_summary import LogLocation, RunSummary, summarize_job
-from batchforge.localbatch.execution.layout import JOB_FOLDER, STDERR_FILE, STDOUT_FILE
+from batchforge.jobs.progress import JobProgress
+from batchforge.jobs.status import JobStatus, read_statuses
+from batchforge.jobs.summary import LogLocation, RunSummary, summarize_job
+from batchforge.localbatch.launcher import JOB_FOLDER, STDERR_FILE, STDOUT_FILE
 from batchforge.localrun.health import NodeRootLocator, blocking_problems, node_warnings
 from batchforge.localrun.provision import pool_ids, provision_pools
 from batchforge.localrun.stack_inputs import StackInputs, load_stack_inputs, placeholder_target

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from batchforge.cli.errors import CliError, ExitCode
-from batchforge.localbatch.testing import LocalBatch, LocalBatchError
+from batchforge.core.outcomes import CliError, ExitCode
+from batchforge.localbatch.launcher import LocalBatch, LocalBatchError
 from batchforge.localrun.state import LocalService, find_running_service
 
 _STOP_TIMEOUT_S = 30.0

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from batchforge.cli.errors import CliError, ExitCode
-from batchforge.localbatch.config import ServiceConfig, config_path, read_service_file
-from batchforge.localbatch.entities import key_of
+from batchforge.core.outcomes import CliError, ExitCode
+from batchforge.localbatch.launcher import ServiceConfig, config_path, node_root, read_service_file
 from batchforge.submission.target import BatchTarget, SharedKeyAuth
 
 DEFAULT_RESOURCES_CONTAINER = "resources"
@@ -65,7 +64,7 @@ class LocalService:
 
     def node_root(self, pool_id: str, node_id: str) -> Path | None:
         """The node's folder (shared/, startup/, workitems/) as the local service lays it out."""
-        root = self.data_dir / "nodes" / key_of(pool_id) / node_id
+        root = node_root(self.data_dir, pool_id, node_id)
         return root if root.is_dir() else None
 
 

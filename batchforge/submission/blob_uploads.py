@@ -10,8 +10,8 @@ from pathlib import Path
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
+from batchforge.assets.uploads import BlobUpload
 from batchforge.submission.errors import SubmissionError
-from batchforge.submission.plan import BlobUpload
 from batchforge.submission.result import UploadResult
 
 # Blob metadata key holding the sha256 of the blob's content, so a re-run can skip it without downloading.

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from azure.batch import models as batch_models
 
+from batchforge.assets.uploads import BlobUpload
 
-@dataclass(frozen=True)
-class BlobUpload:
-    """A local file that must exist as a blob in the resources container before tasks run."""
-
-    local_path: Path
-    blob_name: str
-    sha256: str
+__all__ = ["BlobUpload", "PlannedJob"]
 
 
 @dataclass(frozen=True)

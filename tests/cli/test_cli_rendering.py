@@ -11,11 +11,12 @@ from cli_fake_batch import FakeBatch, counts, job, task
 from rich.console import Console
 
 from batchforge.cli.errors import CliError, ExitCode
-from batchforge.cli.job_status import read_statuses
-from batchforge.cli.render import JobProgress, format_duration, print_run_summary, status_table, statuses_json
-from batchforge.cli.run_summary import RunSummary, summarize_job
+from batchforge.cli.render import format_duration, print_run_summary, status_table, statuses_json
 from batchforge.cli.task_logs import follow_log, last_lines, read_log
-from batchforge.cli.waiting import wait_for_jobs
+from batchforge.jobs.progress import JobProgress
+from batchforge.jobs.status import read_statuses
+from batchforge.jobs.summary import RunSummary, summarize_job
+from batchforge.jobs.waiting import wait_for_jobs
 
 
 def _console() -> Console:

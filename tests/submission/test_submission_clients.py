@@ -8,11 +8,11 @@ import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.identity import DefaultAzureCredential
 
+from batchforge.assets.uploads import BlobUpload
 from batchforge.localbatch.testing import LocalBatch
 from batchforge.submission.blob_uploads import file_sha256, upload_inputs
 from batchforge.submission.client import credential_for, make_batch_client, make_resources_container_client
 from batchforge.submission.errors import SubmissionError
-from batchforge.submission.plan import BlobUpload
 from batchforge.submission.target import BatchTarget, EntraIdAuth, SharedKeyAuth
 
 KEY = "a2V5LW1hdGVyaWFs"

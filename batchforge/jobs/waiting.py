@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from batchforge.cli.errors import CliError, ExitCode
-from batchforge.cli.job_status import JobReader, JobStatus, read_statuses
+from batchforge.core.outcomes import CliError, ExitCode
+from batchforge.jobs.status import JobReader, JobStatus, read_statuses
 
 StatusListener = Callable[[Sequence[JobStatus]], None]
 

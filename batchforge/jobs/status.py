@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from azure.batch import models as batch_models
 from azure.core.exceptions import ResourceNotFoundError
 
-from batchforge.cli.errors import CliError, ExitCode
+from batchforge.core.outcomes import CliError, ExitCode
 from batchforge.submission.result import TaskCounts
 from batchforge.workload.planning import WORKLOAD_METADATA_KEY
 
