@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pulumi
 from pulumi_azure_native import authorization, batch, managedidentity, network, resources, storage
@@ -32,10 +32,23 @@ def _user_assigned(identity_id: pulumi.Output[str]) -> pulumi.Output[dict[str, d
     return identity_id.apply(lambda resource_id: {resource_id: {}})
 
 
+def _deployer(config: StackConfig, signed_in: pulumi.Output[str]) -> tuple[pulumi.Input[str], str]:
+    """The principal that uploads the start-task files, and its type as ARM must be told it.
+
+    A stack with ``deployer`` set always grants that principal, whoever runs ``pulumi up``: laptop and
+    pipeline runs no longer swap the assignment back and forth. Without it (laptops), the signed-in
+    client is granted as a ``User``; a service principal must be configured, or ARM refuses the
+    assignment with ``UnmatchedPrincipalType``.
+    """
+    if config.deployer is None:
+        return signed_in, "User"
+    return config.deployer.principal_id, config.deployer.principal_type
+
+
 class _Grant(NamedTuple):
     name: str
     principal_id: pulumi.Input[str]
-    principal_type: str | None
+    principal_type: str
     role: str
     scope: pulumi.Input[str]
 
@@ -73,8 +86,8 @@ class BatchPlatform(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BatchPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("batchforge:components:BatchPlatform", name, None, opts)
+        self._name = name
         self._config, self._stack = args.config, args.stack
-        self._child = pulumi.ResourceOptions(parent=self)
         self._tags = {**args.config.tags, "batchforge-stack": args.stack}
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self._subscription_id = client.subscription_id
@@ -115,8 +128,7 @@ class BatchPlatform(pulumi.ComponentResource):
                 # Whoever runs `pulumi up` uploads the start-task files with Entra ID (shared keys are off).
                 _Grant(
                     "deployer-uploads-resources",
-                    client.object_id,
-                    None,
+                    *_deployer(args.config, client.object_id),
                     STORAGE_BLOB_DATA_CONTRIBUTOR,
                     containers["resources"].id,
                 ),
@@ -140,25 +152,33 @@ class BatchPlatform(pulumi.ComponentResource):
             }
         )
 
+    def _child(self, suffix: str, **options: Any) -> tuple[str, pulumi.ResourceOptions]:
+        """A child's name, ``<component>-<suffix>``, and options: parented here, aliased to its old name."""
+        # Children were once named ``<suffix>`` alone; the alias keeps stacks deployed then from replacing them.
+        aliases = [pulumi.Alias(name=suffix)]
+        return f"{self._name}-{suffix}", pulumi.ResourceOptions(parent=self, aliases=aliases, **options)
+
     def _declare_resource_group(self) -> None:
         config, stack = self._config, self._stack
         if not config.resource_group.create:
             # An existing group is someone else's: used by name, never modified or deleted.
             self.resource_group_name = pulumi.Output.from_input(resource_group_name(config, stack))
             return
+        child_name, child_opts = self._child("resource-group")
         group = resources.ResourceGroup(
-            "resource-group",
+            child_name,
             resources.ResourceGroupArgs(
                 resource_group_name=resource_group_name(config, stack), location=config.location, tags=self._tags
             ),
-            self._child,
+            child_opts,
         )
         self.resource_group_name = group.name
 
     def _declare_storage(self) -> tuple[storage.StorageAccount, dict[str, storage.BlobContainer]]:
         config, stack = self._config, self._stack
+        child_name, child_opts = self._child("storage")
         account = storage.StorageAccount(
-            "storage",
+            child_name,
             storage.StorageAccountArgs(
                 account_name=self._subscription_id.apply(lambda sub: storage_account_name(config, stack, sub)),
                 resource_group_name=self.resource_group_name,
@@ -174,22 +194,13 @@ class BatchPlatform(pulumi.ComponentResource):
                 public_network_access=config.storage.public_network_access,
                 tags=self._tags,
             ),
-            self._child,
+            child_opts,
         )
         self.storage_account_name = account.name
         self.blob_endpoint = account.primary_endpoints.apply(lambda endpoints: endpoints.blob)
 
         containers = {
-            role: storage.BlobContainer(
-                f"{role}-container",
-                storage.BlobContainerArgs(
-                    account_name=account.name,
-                    resource_group_name=self.resource_group_name,
-                    container_name=container_name,
-                    public_access=storage.PublicAccess.NONE,
-                ),
-                self._child,
-            )
+            role: self._container(role, container_name, account)
             for role, container_name in (
                 ("resources", config.storage.resources_container),
                 ("outputs", config.storage.outputs_container),
@@ -201,31 +212,46 @@ class BatchPlatform(pulumi.ComponentResource):
         self.outputs_container_url = pulumi.Output.concat(self.blob_endpoint, containers["outputs"].name)
         return account, containers
 
+    def _container(self, role: str, container_name: str, account: storage.StorageAccount) -> storage.BlobContainer:
+        child_name, child_opts = self._child(f"{role}-container")
+        return storage.BlobContainer(
+            child_name,
+            storage.BlobContainerArgs(
+                account_name=account.name,
+                resource_group_name=self.resource_group_name,
+                container_name=container_name,
+                public_access=storage.PublicAccess.NONE,
+            ),
+            child_opts,
+        )
+
     def _declare_identity(self, role: str) -> managedidentity.UserAssignedIdentity:
+        child_name, child_opts = self._child(f"{role}-identity")
         return managedidentity.UserAssignedIdentity(
-            f"{role}-identity",
+            child_name,
             # Keyword form: the Args form clashes with the resource's own name parameter.
             resource_name_=identity_name(self._config, self._stack, role),
             resource_group_name=self.resource_group_name,
             location=self._config.location,
             tags=self._tags,
-            opts=self._child,
+            opts=child_opts,
         )
 
     def _declare_grants(self, grants: list[_Grant]) -> dict[str, authorization.RoleAssignment]:
-        return {
-            grant.name: authorization.RoleAssignment(
-                grant.name,
+        assignments: dict[str, authorization.RoleAssignment] = {}
+        for grant in grants:
+            child_name, child_opts = self._child(grant.name)
+            assignments[grant.name] = authorization.RoleAssignment(
+                child_name,
                 authorization.RoleAssignmentArgs(
                     principal_id=grant.principal_id,
                     principal_type=grant.principal_type,
                     role_definition_id=role_definition_id(self._subscription_id, grant.role),
                     scope=grant.scope,
                 ),
-                self._child,
+                child_opts,
             )
-            for grant in grants
-        }
+        return assignments
 
     def _declare_batch_account(
         self,
@@ -235,8 +261,11 @@ class BatchPlatform(pulumi.ComponentResource):
     ) -> batch.BatchAccount:
         config, stack = self._config, self._stack
         settings = config.batch_account
+        child_name, child_opts = self._child(
+            "batch-account", depends_on=[self.role_assignments["account-uses-storage"]]
+        )
         batch_account = batch.BatchAccount(
-            "batch-account",
+            child_name,
             batch.BatchAccountArgs(
                 account_name=self._subscription_id.apply(lambda sub: batch_account_name(config, stack, sub)),
                 resource_group_name=self.resource_group_name,
@@ -255,7 +284,7 @@ class BatchPlatform(pulumi.ComponentResource):
                 public_network_access=settings.public_network_access,
                 tags=self._tags,
             ),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.role_assignments["account-uses-storage"]]),
+            child_opts,
         )
         self.batch_account_name = batch_account.name
         self.batch_account_endpoint = pulumi.Output.concat("https://", batch_account.account_endpoint)
@@ -268,8 +297,9 @@ class BatchPlatform(pulumi.ComponentResource):
         endpoints: list[network.PrivateEndpoint] = []
         # Clients call the account API; nodes without public IPs (simplified communication) use node management.
         for group in ("batchAccount", "nodeManagement"):
+            endpoint_name, endpoint_opts = self._child(f"{group}-endpoint")
             endpoint = network.PrivateEndpoint(
-                f"{group}-endpoint",
+                endpoint_name,
                 network.PrivateEndpointArgs(
                     private_endpoint_name=private_endpoint_name(self._config, self._stack, group),
                     resource_group_name=self.resource_group_name,
@@ -282,12 +312,13 @@ class BatchPlatform(pulumi.ComponentResource):
                     ],
                     tags=self._tags,
                 ),
-                self._child,
+                endpoint_opts,
             )
             endpoints.append(endpoint)
             if settings.private_dns_zone_id is not None:
+                dns_name, dns_opts = self._child(f"{group}-dns")
                 network.PrivateDnsZoneGroup(
-                    f"{group}-dns",
+                    dns_name,
                     network.PrivateDnsZoneGroupArgs(
                         private_endpoint_name=endpoint.name,
                         resource_group_name=self.resource_group_name,
@@ -298,6 +329,6 @@ class BatchPlatform(pulumi.ComponentResource):
                             )
                         ],
                     ),
-                    self._child,
+                    dns_opts,
                 )
         return endpoints

@@ -22,6 +22,8 @@ class BatchPoolArgs:
     repo_root: Path
     subnet_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # The stack's only pool: its Batch pool may be in state under the name every pool once had ("pool").
+    sole_pool: bool = False
 
 
 def _identity_ref(identity_id: pulumi.Input[str]) -> batch.ComputeNodeIdentityReferenceArgs:
@@ -123,6 +125,7 @@ class BatchPool(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BatchPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("batchforge:components:BatchPool", name, None, opts)
+        self._name = name
         config, platform = args.config, args.platform
         identity_id = platform.node_identity_id
         self.pool_name = pool_name(config, args.subnet_id)
@@ -130,7 +133,7 @@ class BatchPool(pulumi.ComponentResource):
         start_task = self._start_task(config, self._resource_files(config, platform, args.repo_root))
 
         self.pool = batch.Pool(
-            "pool",
+            f"{name}-pool",
             batch.PoolArgs(
                 account_name=platform.batch_account_name,
                 resource_group_name=platform.resource_group_name,
@@ -172,6 +175,9 @@ class BatchPool(pulumi.ComponentResource):
                 depends_on=[platform, *self.start_task_blobs],
                 replace_on_changes=["poolName"],
                 delete_before_replace=False,
+                # Only a one-pool stack could deploy the old name (two pools collided on it); aliasing it from
+                # several pools would have the engine refuse the program.
+                aliases=[pulumi.Alias(name="pool")] if args.sole_pool else None,
             ),
         )
         self.register_outputs({"poolName": self.pool_name, "poolId": self.pool.id})
@@ -192,14 +198,21 @@ class BatchPool(pulumi.ComponentResource):
                 continue
             self.start_task_blobs.append(
                 ContentAddressedBlob(
-                    f"{config.id}:{asset.blob_name}",
+                    # The blob name is content-addressed and carries the pool id: unique and deterministic.
+                    f"{self._name}-{asset.blob_name}",
                     account_url=platform.blob_endpoint,
                     container_name=platform.resources_container_name,
                     blob_name=asset.blob_name,
                     # Absolute, so the upload works whatever directory the provider runs in; not part of the diff.
                     local_path=str(asset.local_path.resolve()),
                     sha256=asset.sha256,
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[platform.upload_permission]),
+                    # Without the alias, a stack deployed under the old name would create the renamed blob and
+                    # then delete the old one: the same blob, gone.
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        depends_on=[platform.upload_permission],
+                        aliases=[pulumi.Alias(name=f"{config.id}:{asset.blob_name}")],
+                    ),
                 )
             )
             resource_files.append(

@@ -22,7 +22,12 @@ def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, p
         pool.id: BatchPool(
             f"pool-{pool.id}",
             BatchPoolArgs(
-                config=pool, platform=platform, repo_root=repo_root, subnet_id=config.network.subnet_id, tags=tags
+                config=pool,
+                platform=platform,
+                repo_root=repo_root,
+                subnet_id=config.network.subnet_id,
+                tags=tags,
+                sole_pool=len(config.pools) == 1,
             ),
             pulumi.ResourceOptions(depends_on=[platform]),
         )

@@ -40,6 +40,7 @@ _GALLERY_IMAGE_ID = re.compile(
 )
 _CONTAINER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
 class _Strict(BaseModel):
@@ -163,6 +164,24 @@ class BatchAccountConfig(_Strict):
                 "publicNetworkAccess Disabled needs privateEndpoint (nodes and clients reach the account through it)"
             )
         return self
+
+
+class DeployerConfig(_Strict):
+    """The principal that runs ``pulumi up`` for this stack (the pipeline's), granted the start-task uploads.
+
+    Fixed per stack, so laptop and pipeline runs grant the same principal instead of replacing each
+    other's assignment. Unset (laptops): the signed-in client is granted, as a ``User``.
+    """
+
+    principal_id: str = Field(description="Entra object id of the principal (not the app/client id)")
+    principal_type: Literal["ServicePrincipal", "User", "Group"]
+
+    @field_validator("principal_id")
+    @classmethod
+    def _object_id(cls, value: str) -> str:
+        if not _GUID.match(value):
+            raise ValueError("must be an Entra object id, a GUID such as 00000000-0000-0000-0000-000000000000")
+        return value
 
 
 class NetworkConfig(_Strict):
@@ -403,6 +422,7 @@ class StackConfig(_Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     batch_account: BatchAccountConfig
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    deployer: DeployerConfig | None = None
     pools: list[PoolConfig] = Field(min_length=1)
     workloads: list[str] = Field(default_factory=list, description="Workload files under workloads/ to submit")
     workload_deletion: Literal["terminate", "delete"] = "terminate"

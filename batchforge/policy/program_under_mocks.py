@@ -1,22 +1,22 @@
 """Runs the Pulumi program under Pulumi's mocks (no CLI, no Azure) and returns what it declares.
 
 This is how the guardrails are checked before a deployment: the resources a stack would declare,
-with the same camelCase input properties the engine would hand the policy pack.
+with the same camelCase input properties the engine would hand the policy pack. The program runs
+under the engine-contract harness, as a preview and as an update, so a program the engine would
+refuse raises ``EngineContractViolation`` here too.
 """
 
 from __future__ import annotations
 
 import json
 import runpy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
+from batchforge.contract.engine import run_under_engine_contract
 from batchforge.policy.guardrails import DeclaredResource
 
 PROJECT = "batchforge"
@@ -69,21 +69,11 @@ def stack_config_map(stack_file: Path) -> dict[str, str]:
     }
 
 
-def _run(stack: str, config: Mapping[str, str], program: Any) -> list[DeclaredResource]:
-    mocks = _RecordingMocks()
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
-    # Pending outputs are process-wide: a failed apply left by one run would be re-raised by the next.
-    pulumi_settings.SETTINGS.rpc_manager.clear()
-    pulumi_settings.SETTINGS.outputs.clear()
-    pulumi.runtime.set_all_config(dict(config))
-    try:
-        _sync_await(run_pulumi_func(program))
-    finally:
-        pulumi.runtime.set_all_config({})
-        pulumi_settings.SETTINGS.rpc_manager.clear()
-        pulumi_settings.SETTINGS.outputs.clear()
-    return mocks.resources
+def _run(
+    stack: str, config: Mapping[str, str], program: Callable[[], Mapping[str, Any] | None]
+) -> list[DeclaredResource]:
+    result = run_under_engine_contract(_RecordingMocks, program, project=PROJECT, stack=stack, config=config)
+    return result.mocks.resources
 
 
 def declared_by_program(stack: str, repo_root: Path) -> list[DeclaredResource]:
@@ -100,8 +90,4 @@ def declared_for_config(config: Any, stack: str, repo_root: Path) -> list[Declar
     """Declares a stack from an already-validated ``StackConfig`` (e.g. a modified copy in a test)."""
     from components.stack import build_stack
 
-    def program() -> None:
-        exported = build_stack(config, stack, repo_root)
-        _sync_await(pulumi.Output.from_input(exported).future())
-
-    return _run(stack, {}, program)
+    return _run(stack, {}, lambda: build_stack(config, stack, repo_root))

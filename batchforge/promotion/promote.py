@@ -124,6 +124,7 @@ def _check_workloads(target: str, config: StackConfig, repo_root: Path) -> Check
 def _check_policy(
     target: str, config: StackConfig, repo_root: Path, policy_config: Mapping[str, Mapping[str, Any]] | None
 ) -> CheckResult:
+    from batchforge.contract.engine import EngineContractViolation
     from batchforge.policy.program_under_mocks import declared_for_config
 
     stack = stack_name(target)
@@ -132,6 +133,10 @@ def _check_policy(
     except InvalidInput as invalid:
         return CheckResult(
             "policy", False, "not checked: the program rejected its input", tuple(map(str, invalid.problems))
+        )
+    except EngineContractViolation as refused:
+        return CheckResult(
+            "policy", False, f"the Pulumi engine would refuse the program ({refused.mode})", refused.problems
         )
     except Exception as error:  # any failure of the program is a failed check, not a traceback
         return CheckResult("policy", False, "the program failed under mocks", (f"{type(error).__name__}: {error}",))

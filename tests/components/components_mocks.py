@@ -1,18 +1,21 @@
-"""Runs the Pulumi program under mocks (no CLI, no Azure) and records every declared resource."""
+"""Runs the Pulumi program under mocks (no CLI, no Azure) and records every declared resource.
+
+Every run goes through the engine-contract harness (``batchforge.contract.engine``), as a preview and
+as an update: a program the real engine would refuse fails here with the harness's message.
+"""
 
 from __future__ import annotations
 
 import runpy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from batchforge.config import StackConfig
+from batchforge.contract.engine import BOTH_MODES, Mode, run_under_engine_contract
 from components.stack import build_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,52 +102,24 @@ class ProgramRun:
         return found[0]
 
 
-def _forget_pending_work() -> None:
-    # set_mocks keeps the process-wide set of pending outputs; a failed apply left there by an earlier
-    # run (any test's) would be re-raised by the next run's wait for quiescence.
-    pulumi_settings.SETTINGS.rpc_manager.clear()
-    pulumi_settings.SETTINGS.outputs.clear()
+def run_program(stack: str, config: dict[str, str], modes: Sequence[Mode] = BOTH_MODES) -> ProgramRun:
+    """Runs ``__main__.py`` as ``pulumi preview`` and ``pulumi up`` would, with ``config`` as the stack's config map.
 
-
-def _fresh_mocks(stack: str) -> RecordingMocks:
-    mocks = RecordingMocks()
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="batchforge", stack=stack, preview=False)
-    _forget_pending_work()
-    return mocks
-
-
-def run_program(stack: str, config: dict[str, str]) -> ProgramRun:
-    """Runs ``__main__.py`` as ``pulumi up`` would, with ``config`` as the stack's config map."""
-    mocks = _fresh_mocks(stack)
-    pulumi.runtime.set_all_config(config)
-    outputs: dict[str, Any] = {}
+    Returns the last run (the update's unless ``modes`` says otherwise).
+    """
 
     def program() -> None:
         runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
-        root = pulumi_settings.get_root_resource()
-        exported = dict(root.outputs) if root is not None else {}
-        outputs.update(_sync_await(pulumi.Output.from_input(exported).future()) or {})
 
-    try:
-        _sync_await(run_pulumi_func(program))
-    finally:
-        pulumi.runtime.set_all_config({})
-        _forget_pending_work()
-    return ProgramRun(mocks.resources, outputs)
+    result = run_under_engine_contract(RecordingMocks, program, stack=stack, config=config, modes=modes)
+    return ProgramRun(result.mocks.resources, result.outputs)
 
 
-def run_build(config: StackConfig, stack: str, repo_root: Path = REPO_ROOT) -> ProgramRun:
+def run_build(
+    config: StackConfig, stack: str, repo_root: Path = REPO_ROOT, modes: Sequence[Mode] = BOTH_MODES
+) -> ProgramRun:
     """Runs ``build_stack`` directly with an already-built config (for variations of a stack)."""
-    mocks = _fresh_mocks(stack)
-    outputs: dict[str, Any] = {}
-
-    def program() -> None:
-        exported = build_stack(config, stack, repo_root)
-        outputs.update(_sync_await(pulumi.Output.from_input(exported).future()) or {})
-
-    try:
-        _sync_await(run_pulumi_func(program))
-    finally:
-        _forget_pending_work()
-    return ProgramRun(mocks.resources, outputs)
+    result = run_under_engine_contract(
+        RecordingMocks, lambda: build_stack(config, stack, repo_root), stack=stack, modes=modes
+    )
+    return ProgramRun(result.mocks.resources, result.outputs)

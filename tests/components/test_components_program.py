@@ -58,8 +58,8 @@ def test_batch_account_uses_entra_id_and_managed_identity_auto_storage(stack_run
     _, config, run = stack_run
     inputs = run.one("azure-native:batch:BatchAccount").inputs
     storage_account = run.one("azure-native:storage:StorageAccount")
-    account_identity = run.one("azure-native:managedidentity:UserAssignedIdentity", "account-identity")
-    node_identity = run.one("azure-native:managedidentity:UserAssignedIdentity", "node-identity")
+    account_identity = run.one("azure-native:managedidentity:UserAssignedIdentity", "platform-account-identity")
+    node_identity = run.one("azure-native:managedidentity:UserAssignedIdentity", "platform-node-identity")
     assert inputs["allowedAuthenticationModes"] == config.batch_account.allowed_authentication_modes
     assert "SharedKey" not in inputs["allowedAuthenticationModes"]
     assert inputs["publicNetworkAccess"] == config.batch_account.public_network_access
@@ -107,7 +107,7 @@ def _assignments(run: ProgramRun) -> list[dict[str, Any]]:
 
 def test_role_assignments_are_scoped_to_containers(stack_run):
     _, config, run = stack_run
-    node = run.one("azure-native:managedidentity:UserAssignedIdentity", "node-identity")
+    node = run.one("azure-native:managedidentity:UserAssignedIdentity", "platform-node-identity")
     containers = {c.inputs["containerName"]: c.id for c in run.of_type("azure-native:storage:BlobContainer")}
     role = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/"
     node_grants = {
@@ -123,7 +123,7 @@ def test_role_assignments_are_scoped_to_containers(stack_run):
     assert [(a["roleDefinitionId"], a["scope"]) for a in deployer] == [
         (role + CONTRIBUTOR, containers[config.storage.resources_container])
     ]
-    account = run.one("azure-native:managedidentity:UserAssignedIdentity", "account-identity")
+    account = run.one("azure-native:managedidentity:UserAssignedIdentity", "platform-account-identity")
     storage_id = run.one("azure-native:storage:StorageAccount").id
     for grant in _assignments(run):
         if "/containers/" not in grant["scope"]:
@@ -142,7 +142,7 @@ def test_every_configured_pool_is_declared_with_its_shape(stack_run):
     _, config, run = stack_run
     assert set(run.outputs["poolIds"]) == {pool.id for pool in config.pools}
     assert len(run.of_type("azure-native:batch:Pool")) == len(config.pools)
-    node = run.one("azure-native:managedidentity:UserAssignedIdentity", "node-identity")
+    node = run.one("azure-native:managedidentity:UserAssignedIdentity", "platform-node-identity")
     for pool in config.pools:
         inputs = _pool_inputs(run, run.outputs["poolIds"][pool.id])
         assert inputs["vmSize"] == pool.vm_size
@@ -163,7 +163,7 @@ def test_every_configured_pool_is_declared_with_its_shape(stack_run):
 
 def test_start_task_files_are_uploaded_blobs_read_with_the_node_identity(stack_run):
     _, config, run = stack_run
-    node = run.one("azure-native:managedidentity:UserAssignedIdentity", "node-identity")
+    node = run.one("azure-native:managedidentity:UserAssignedIdentity", "platform-node-identity")
     container_url = run.outputs["resourcesContainerUrl"]
     uploaded = {b.inputs["blob_name"] for b in run.of_type("pulumi-python:dynamic/storage:ContentAddressedBlob")}
     for pool in config.pools:

@@ -35,7 +35,7 @@ def _with_pool_change(**changes):
     [
         {"vm_size": "Standard_D4s_v5"},
         {"task_slots_per_node": 4},
-        {"node_agent_sku_id": "batch.node.ubuntu 24.04"},
+        {"node_agent_sku_id": "batch.node.el 9"},
         {"inter_node_communication": True},
     ],
     ids=["vmSize", "taskSlotsPerNode", "nodeAgentSkuId", "interNodeCommunication"],
@@ -46,7 +46,7 @@ def test_a_change_batch_cannot_apply_in_place_renames_the_pool(change):
     old, new = before.outputs["poolIds"]["cpu"], after.outputs["poolIds"]["cpu"]
     assert old != new and old.startswith("cpu-") and new.startswith("cpu-")
     # Same logical resource, new physical name: Pulumi plans a replacement (create new, then delete old).
-    assert [p.name for p in after.of_type("azure-native:batch:Pool")] == ["pool"]
+    assert [p.name for p in after.of_type("azure-native:batch:Pool")] == ["pool-cpu-pool"]
 
 
 def test_moving_pools_to_another_subnet_renames_them():
@@ -96,7 +96,7 @@ def test_editing_a_start_task_file_rolls_out_only_that_file(tmp_path):
     assert len(kept) == 1 and next(iter(kept)).endswith("/common/README.md")
     assert before.outputs["poolIds"] == after.outputs["poolIds"], "a start-task change does not replace the pool"
     blob_names = {b.name for b in after.of_type("pulumi-python:dynamic/storage:ContentAddressedBlob")}
-    assert len(blob_names) == 2 and all(name.startswith("cpu:start-tasks/cpu/") for name in blob_names)
+    assert len(blob_names) == 2 and all(name.startswith("pool-cpu-start-tasks/cpu/") for name in blob_names)
 
 
 def test_http_resource_files_pass_through_without_identity(tmp_path):

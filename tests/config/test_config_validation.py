@@ -226,6 +226,21 @@ CASES: list[tuple[str, Any, str]] = [
         lambda s: s.update({"location": "westeurope"}),
         "Pulumi.prod.yaml: location: config keys need a namespace; did you mean 'batchforge:location'?",
     ),
+    (
+        "deployer principal id not a GUID",
+        lambda s: s.update(
+            {"batchforge:deployer": {"principalId": "ci-pipeline", "principalType": "ServicePrincipal"}}
+        ),
+        "Pulumi.prod.yaml: deployer.principalId: must be an Entra object id, a GUID such as "
+        "00000000-0000-0000-0000-000000000000",
+    ),
+    (
+        "deployer principal type unknown",
+        lambda s: s.update(
+            {"batchforge:deployer": {"principalId": "5f0c3e1a-8b2d-4c6e-9f10-2a3b4c5d6e7f", "principalType": "App"}}
+        ),
+        "Pulumi.prod.yaml: deployer.principalType: must be one of 'ServicePrincipal', 'User' or 'Group'",
+    ),
 ]
 
 

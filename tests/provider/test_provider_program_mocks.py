@@ -1,4 +1,5 @@
-"""Under Pulumi mocks: the helper declares one WorkloadSubmission per workload, after what it depends on."""
+"""Under Pulumi mocks held to the engine's contract: the helper declares one WorkloadSubmission per workload,
+after what it depends on."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from typing import Any
 import pulumi
 import pytest
 from azure.batch import models as batch_models
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 import batchforge.providers.workload_submission as hook
+from batchforge.contract.engine import run_under_engine_contract
 from batchforge.submission.plan import PlannedJob
 from batchforge.submission.target import BatchTarget
 
@@ -61,14 +60,14 @@ def test_one_submission_per_workload_with_target_inputs_and_dependencies(monkeyp
         original_init(self, name, inputs, repo_root, opts)
 
     monkeypatch.setattr(hook.WorkloadSubmission, "__init__", recording_init)
-    mocks = Recorder()
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="batchforge", stack="dev", preview=False)
     declared: dict[str, hook.WorkloadSubmission] = {}
     dependencies: list[pulumi.Resource] = []
 
-    def program() -> None:
-        dependencies.extend([StandIn("pool-cpu"), StandIn("role-batch-contributor")])
+    def program() -> dict[str, Any]:
+        # The harness runs a preview, then an update: only the last run's resources are checked.
+        options_seen.clear()
+        declared.clear()
+        dependencies[:] = [StandIn("pool-cpu"), StandIn("role-batch-contributor")]
         target = pulumi.Output.from_input(
             {
                 "account_endpoint": "https://acct.westeurope.batch.azure.com",
@@ -84,8 +83,10 @@ def test_one_submission_per_workload_with_target_inputs_and_dependencies(monkeyp
                 ["hello.yaml", "sweep.yaml"], "delete", target, tmp_path, dependencies, validate=False
             )
         )
+        return {"jobIds": pulumi.Output.all(*(r.jobId for r in declared.values()))}
 
-    _sync_await(run_pulumi_func(program))
+    result = run_under_engine_contract(Recorder, program, stack="dev")
+    mocks = result.mocks
 
     hooks = [(name, inputs) for typ, name, inputs in mocks.resources if typ == HOOK_TYPE]
     assert sorted(name for name, _ in hooks) == ["workload-hello", "workload-sweep"]
@@ -99,7 +100,7 @@ def test_one_submission_per_workload_with_target_inputs_and_dependencies(monkeyp
         assert inputs["authKind"] == "entra-id" and inputs.get("accountName") is None
         assert "__provider" in inputs
     assert set(declared) == {"hello", "sweep"}
-    job_ids = _sync_await(pulumi.Output.all(*(r.jobId for r in declared.values())).future())
+    job_ids = result.outputs["jobIds"]
     assert sorted(job_ids) == sorted(inputs["jobId"] for _, inputs in hooks)
     assert options_seen and all(list(opts.depends_on) == dependencies for opts in options_seen)
 
@@ -116,11 +117,10 @@ AZURE_TARGET = {
 
 
 def _run_under_mocks(declare: Any) -> Recorder:
-    mocks = Recorder()
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="batchforge", stack="dev", preview=False)
-    _sync_await(run_pulumi_func(declare))
-    return mocks
+    def program() -> None:
+        declare()
+
+    return run_under_engine_contract(Recorder, program, stack="dev").mocks
 
 
 def test_the_repo_workloads_plan_at_program_time_into_job_ids_with_their_hash():
@@ -147,12 +147,17 @@ def test_an_invalid_workload_stops_the_program_before_anything_is_declared(tmp_p
         "id: good\npool: cpu\ntasks:\n  list:\n    - id: a\n      commandLine: 'true'\n"
     )
     (tmp_path / "workloads" / "bad.yaml").write_text("id: bad\npool: cpu\ntasks: {}\nbogus: 1\n")
-    mocks = Recorder()
-    pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="batchforge", stack="dev", preview=False)
+    created: list[Recorder] = []
 
-    with pytest.raises(InvalidInput) as raised:
+    def new_mocks() -> Recorder:
+        created.append(Recorder())
+        return created[-1]
+
+    def program() -> None:
         hook.declare_workload_submissions(["good.yaml", "bad.yaml"], "terminate", AZURE_TARGET, tmp_path, [])
 
+    with pytest.raises(InvalidInput) as raised:
+        run_under_engine_contract(new_mocks, program, stack="dev")
+
     assert any("bad.yaml" in str(problem) for problem in raised.value.problems)
-    assert mocks.resources == []
+    assert created and all(mocks.resources == [] for mocks in created)
