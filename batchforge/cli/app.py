@@ -274,15 +274,15 @@ def submit(
 ) -> None:
     """Submit a stack's workloads outside Pulumi (the same engine as the deploy hook); exactly once, resumable."""
     from batchforge.cli.render import print_run_summary
+    from batchforge.config.naming import pool_ids
     from batchforge.jobs.progress import JobProgress
     from batchforge.jobs.summary import RunSummary, logs_command_locator, summarize_job
     from batchforge.jobs.waiting import wait_for_jobs as wait_until_finished
-    from batchforge.localrun.provision import pool_ids
     from batchforge.localrun.run import local_log_locator
-    from batchforge.localrun.stack_inputs import load_stack_inputs
     from batchforge.localrun.state import running_service_or_fail
     from batchforge.submission.client import make_batch_client, make_resources_container_client
     from batchforge.submission.engine import submit as submit_job
+    from batchforge.workload.stack_inputs import load_stack_inputs
 
     stdout, stderr = _stdout(), _stderr()
     with reported_errors(stderr):

@@ -49,7 +49,7 @@ def _check_workload_file(path: Path, repo_root: Path, report: CheckReport) -> No
 
 def _check_stack(path: Path, repo_root: Path, report: CheckReport, today: date | None) -> None:
     from batchforge.config import check_stack_file
-    from batchforge.localrun.stack_inputs import load_stack_inputs, placeholder_target
+    from batchforge.workload.stack_inputs import load_stack_inputs, placeholder_target
 
     stack = path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
     report.checked.append(path.name)

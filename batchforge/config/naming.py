@@ -83,3 +83,8 @@ def pool_name(pool: PoolConfig, subnet_id: str | None) -> str:
     """The Batch pool id: ``<config id>-<hash of the properties that force a replacement>`` (max 59 chars)."""
     key = json.dumps(pool_replacement_key(pool, subnet_id), sort_keys=True, separators=(",", ":"))
     return f"{pool.id}-{short_hash(key)}"
+
+
+def pool_ids(config: StackConfig) -> dict[str, str]:
+    """Stack pool id -> the pool's id in the account: the same names the Pulumi components give them."""
+    return {pool.id: pool_name(pool, config.network.subnet_id) for pool in config.pools}

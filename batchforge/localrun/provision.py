@@ -15,8 +15,9 @@ from typing import Any, Protocol
 from azure.batch import models as batch_models
 from azure.core.exceptions import ResourceExistsError
 
-from batchforge.config import PoolConfig, StackConfig, pool_name
+from batchforge.config import PoolConfig, StackConfig
 from batchforge.config.data_plane import pool_create_options
+from batchforge.config.naming import pool_ids
 from batchforge.config.start_task_files import data_plane_resource_files, plan_start_task_files
 from batchforge.submission.plan import BlobUpload
 
@@ -70,11 +71,6 @@ def with_fixed_scale(options: batch_models.BatchPoolCreateOptions, nodes: int) -
     options.target_dedicated_nodes = nodes
     options.target_low_priority_nodes = 0
     return options
-
-
-def pool_ids(config: StackConfig) -> dict[str, str]:
-    """Stack pool id -> the pool's id in the account: the same names the Pulumi components give them."""
-    return {pool.id: pool_name(pool, config.network.subnet_id) for pool in config.pools}
 
 
 def start_task_files(

@@ -15,15 +15,16 @@ from typing import Any
 from azure.batch import models as batch_models
 from rich.console import Console
 
+from batchforge.config.naming import pool_ids
 from batchforge.jobs.progress import JobProgress
 from batchforge.jobs.status import JobStatus, read_statuses
 from batchforge.jobs.summary import LogLocation, RunSummary, summarize_job
 from batchforge.localbatch.launcher import JOB_FOLDER, STDERR_FILE, STDOUT_FILE
 from batchforge.localrun.health import NodeRootLocator, blocking_problems, node_warnings
-from batchforge.localrun.provision import pool_ids, provision_pools
-from batchforge.localrun.stack_inputs import StackInputs, load_stack_inputs, placeholder_target
+from batchforge.localrun.provision import provision_pools
 from batchforge.submission.plan import PlannedJob
 from batchforge.submission.result import SubmissionResult
+from batchforge.workload.stack_inputs import StackInputs, load_stack_inputs, placeholder_target
 
 DEFAULT_TIMEOUT_S = 900.0
 # Pool health is read less often than task counts: it lists every node.

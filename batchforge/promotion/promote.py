@@ -99,9 +99,9 @@ def _check_config(target: str, repo_root: Path) -> tuple[CheckResult, StackConfi
 def _check_workloads(target: str, config: StackConfig, repo_root: Path) -> CheckResult:
     if not config.workloads:
         return CheckResult("workloads", True, "the stack lists no workloads")
-    from batchforge.localrun.provision import pool_ids
-    from batchforge.localrun.stack_inputs import load_stack_inputs
+    from batchforge.config.naming import pool_ids
     from batchforge.submission.target import BatchTarget, EntraIdAuth
+    from batchforge.workload.stack_inputs import load_stack_inputs
 
     try:
         inputs = load_stack_inputs(repo_root, stack_name(target), allow_empty=True)

@@ -12,9 +12,10 @@ from azure.core.exceptions import ResourceExistsError
 
 from batchforge.cli.targets import TargetOptions, resolve_target
 from batchforge.config import validate_stack_data
+from batchforge.config.naming import pool_ids
 from batchforge.core import InvalidInput
 from batchforge.localrun.health import blocking_problems, node_warnings
-from batchforge.localrun.provision import local_scale_note, pool_ids, provision_pools
+from batchforge.localrun.provision import local_scale_note, provision_pools
 
 _IMAGE = {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
 

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from batchforge.cli.app import app
 from batchforge.config import load_stack_file
+from batchforge.config.naming import pool_ids
 from batchforge.localbatch.testing import LocalBatch, wait_for_idle_nodes
-from batchforge.localrun.provision import pool_ids, provision_pools
+from batchforge.localrun.provision import provision_pools
 from batchforge.submission.blob_uploads import upload_inputs
 from batchforge.submission.client import make_resources_container_client
 

@@ -50,7 +50,7 @@ def test_policy_violation_blocks_promotion(stack_repo):
     policy = report.check("policy")
     assert not policy.passed
     assert policy.summary == "1 policy violation(s)"
-    assert policy.details[0].startswith("[pool-no-spot-in-prod] azure-native:batch:Pool 'pool': Pool '")
+    assert policy.details[0].startswith("[pool-no-spot-in-prod] azure-native:batch:Pool 'pool-cpu-pool': Pool '")
     assert "uses spot/low-priority nodes (up to 2)" in policy.details[0]
 
 

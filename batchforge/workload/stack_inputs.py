@@ -45,7 +45,7 @@ def placeholder_target(config: StackConfig) -> BatchTarget:
     Planning against it checks everything only the stack knows (e.g. that a workload's pool exists)
     before any service is contacted.
     """
-    from batchforge.localrun.provision import pool_ids
+    from batchforge.config.naming import pool_ids
     from batchforge.submission.target import EntraIdAuth
 
     return BatchTarget(
