@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 
 import pulumi
@@ -20,7 +21,23 @@ def _batchforge_config() -> dict[str, str]:
     return {key: value for key, value in merged.items() if str(key).startswith(f"{NAMESPACE}:")}
 
 
+def _require_installed_package() -> None:
+    """The provider host unpickles the post-deploy hook from the *installed* package, not from this directory.
+
+    ``pulumi install`` alone installs requirements.txt but not the package; the program would then run (this
+    directory is on its path) and the hook fail later, inside ``up``. Refuse before anything is declared.
+    """
+    try:
+        metadata.version("batchforge")
+    except metadata.PackageNotFoundError:
+        raise pulumi.RunError(
+            "the batchforge package is not installed in the project's virtualenv: run scripts/setup "
+            "(or `.venv/bin/pip install --no-deps -e .`), then run pulumi again"
+        ) from None
+
+
 def main() -> None:
+    _require_installed_package()
     stack = pulumi.get_stack()
     try:
         loaded = check_pulumi_config(stack, _batchforge_config(), repo_root=REPO_ROOT)
