@@ -41,7 +41,8 @@ def _stack(path: Path) -> str:
 def _declared(stack: str) -> tuple[Declared, ...]:
     section = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
     run = run_program(stack, to_pulumi_config(section))
-    return tuple(r for r in run.resources if r.typ.startswith("azure-native:"))
+    # Registration order follows the program's async outputs; xdist workers must collect the same list.
+    return tuple(sorted((r for r in run.resources if r.typ.startswith("azure-native:")), key=lambda r: (r.typ, r.name)))
 
 
 def _cases() -> list[Any]:
