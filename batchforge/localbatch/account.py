@@ -15,6 +15,7 @@ from typing import Any
 
 from batchforge.localbatch.clock import check_duration_value as check_duration
 from batchforge.localbatch.clock import iso_now, new_etag
+from batchforge.localbatch.dependencies import numeric_id
 from batchforge.localbatch.entities import Job, Node, Pool, Task, key_of
 from batchforge.localbatch.errors import BatchApiError, already_exists, invalid_property, missing_property, not_found
 from batchforge.localbatch.store import Store
@@ -78,6 +79,58 @@ class Account:
             entity.body["lastModified"] = iso_now()
         kind = type(entity).__name__.lower()
         self.store.put(kind, entity.key, entity.seq, entity.body)
+        if isinstance(entity, Task):
+            self.track(entity)
+
+    def track(self, task: Task) -> None:
+        """Bring the job's task counts and the task's dependents up to date with the task's body.
+
+        Every change to a task is saved, so this sees every state change; it costs O(1) plus one step per
+        task that waits on this one.
+        """
+        job = self.jobs.get(task.job_key)
+        if job is None or job.tasks.get(task.key) is not task:
+            return
+        job.counts.update(task)
+        satisfied = _satisfies(task)
+        if satisfied != task.satisfied:
+            task.satisfied = satisfied
+            self._tell_dependents(job, task, -1 if satisfied else 1)
+
+    def _tell_dependents(self, job: Job, task: Task, delta: int) -> None:
+        unmet = job.deps.unmet
+        for key in job.deps.dependents(task.key, task.id):
+            before = unmet.get(key)
+            if before is None:
+                continue
+            unmet[key] = before + delta
+            if (before == 0) != (before + delta == 0):
+                dependent = job.tasks.get(key)
+                if dependent is not None and dependent.state == "active":
+                    self.classify(job, dependent)
+                    self.wake()
+
+    def register_dependencies(self, job: Job, task: Task) -> None:
+        depends = task.body.get("dependsOn")
+        if not depends:
+            return
+
+        def is_satisfied(key: str) -> bool:
+            dep = job.tasks.get(key)
+            return dep is not None and dep.satisfied
+
+        def satisfied_numbers(start: int, end: int) -> int:
+            # Walk whichever is shorter: the range, or the job's tasks.
+            if end - start + 1 <= len(job.tasks):
+                prefix = job.key + "/"
+                return sum(1 for n in range(start, end + 1) if is_satisfied(f"{prefix}{n}"))
+            return sum(
+                1
+                for t in job.tasks.values()
+                if t.satisfied and (n := numeric_id(t.id)) is not None and start <= n <= end
+            )
+
+        job.deps.register(task.key, depends, is_satisfied, satisfied_numbers)
 
     def forget(self, entity: Pool | Job | Task | Node) -> None:
         self.store.delete(type(entity).__name__.lower(), entity.key)
@@ -100,6 +153,12 @@ class Account:
                 self.store.delete("task", key)
                 continue
             job.tasks[key] = Task(key=key, seq=seq, body=body, job_key=job.key)
+        for job in self.jobs.values():
+            for task in job.tasks.values():
+                task.satisfied = _satisfies(task)
+                job.counts.update(task)
+            for task in job.tasks.values():
+                self.register_dependencies(job, task)
         now = iso_now()
         for pool in self.pools.values():
             for node in pool.nodes.values():
@@ -544,6 +603,7 @@ class Account:
             task_body["multiInstanceSettings"].setdefault("numberOfInstances", 1)
         task = Task(key=key, seq=self.next_seq(), body=task_body, job_key=job.key)
         job.tasks[key] = task
+        self.register_dependencies(job, task)
         self.save(task)
         self.classify(job, task)
         self.wake()
@@ -551,28 +611,13 @@ class Account:
 
     def classify(self, job: Job, task: Task) -> None:
         """Put an active task in the job's ready queue, or aside until its dependencies are met."""
-        if task.body.get("dependsOn") and not self.dependencies_met(job, task):
+        job.unfit.pop(task.key, None)
+        if job.deps.unmet.get(task.key, 0) > 0:
             job.blocked.add(task.key)
             job.ready.pop(task.key, None)
         else:
             job.blocked.discard(task.key)
             job.ready[task.key] = None
-
-    def dependencies_met(self, job: Job, task: Task) -> bool:
-        depends = task.body.get("dependsOn") or {}
-        for dep_id in depends.get("taskIds") or []:
-            dep = job.tasks.get(f"{job.key}/{key_of(dep_id)}")
-            if dep is None or not _satisfies(dep):
-                return False
-        for dep_range in depends.get("taskIdRanges") or []:
-            start, end = int(dep_range["start"]), int(dep_range["end"])
-            if end - start + 1 > len(job.tasks):
-                return False  # some task of the range does not exist (yet)
-            for number in range(start, end + 1):
-                dep = job.tasks.get(f"{job.key}/{number}")
-                if dep is None or not _satisfies(dep):
-                    return False
-        return True
 
     def requeue_task(self, job: Job, task: Task, now: str) -> None:
         """A running task goes back to active as when its node reboots; no retry is consumed."""
@@ -589,6 +634,12 @@ class Account:
 
     def delete_task_entity(self, job: Job, task: Task) -> None:
         job.tasks.pop(task.key, None)
+        job.counts.remove(task)
+        if task.satisfied:  # a missing dependency is not met
+            task.satisfied = False
+            self._tell_dependents(job, task, 1)
+        job.deps.unregister(task.key, task.body.get("dependsOn") or {})
+        job.unfit.pop(task.key, None)
         job.ready.pop(task.key, None)
         job.blocked.discard(task.key)
         job.running.discard(task.key)
@@ -616,22 +667,7 @@ class Account:
         self.wake()
 
     def task_counts(self, job: Job) -> dict[str, Any]:
-        counts = {"active": 0, "running": 0, "completed": 0, "succeeded": 0, "failed": 0}
-        slots = dict(counts)
-        # Runs over every task of the job on each call (clients poll it): plain dict access, no properties.
-        for task in job.tasks.values():
-            body = task.body
-            state = str(body.get("state", ""))
-            if state == "preparing":
-                state = "running"
-            required = int(body.get("requiredSlots", 1))
-            counts[state] = counts.get(state, 0) + 1
-            slots[state] = slots.get(state, 0) + required
-            if state == "completed":
-                outcome = "succeeded" if body.get("executionInfo", {}).get("result") == "success" else "failed"
-                counts[outcome] += 1
-                slots[outcome] += required
-        return {"taskCounts": counts, "taskSlotCounts": slots}
+        return job.counts.wire()
 
     def jobs_on_pool(self, pool_key: str) -> Iterable[Job]:
         return (job for job in self.jobs.values() if job.pool_key == pool_key)

@@ -4,7 +4,9 @@ The service's own process answers the API and keeps the books; starting processe
 folders and moving files costs Python time per task, so it happens in a few agent processes that use
 the other cores. Each agent runs `batchforge.localbatch.execution.run_task` on its own event loop and talks to the
 service over a pipe: ("node", ref, node) once per node, then ("run", id, ref, run, limit) and
-("cancel", id) in; ("done", id, outcome fields) or ("error", id, text) out. Messages are kept small
+("cancel", id) in; ("done", id, outcome fields), ("cancelled", id, None) once a cancelled run's process
+is dead, or ("error", id, text) out. An agent that dies fails only its own runs (`AgentCrashed`) and is
+replaced. Messages are kept small
 because both ends pickle and unpickle one pair per task. An agent whose pipe closes (the service died)
 cancels its runs and exits, which kills their processes.
 """
@@ -34,6 +36,8 @@ def agent_count() -> int:
 
 
 _STOP_TIMEOUT_SECONDS = 10.0
+# How long a cancelled run waits for its agent to confirm the process is gone (kill and reap take ms).
+_CANCEL_ACK_SECONDS = 10.0
 # Nodes an agent remembers before the service tells it to forget them all (nodes come and go with resizes).
 _KNOWN_NODES_LIMIT = 256
 
@@ -42,78 +46,120 @@ class AgentError(RuntimeError):
     """A run failed inside an agent for a reason other than the task itself."""
 
 
+class AgentCrashed(AgentError):
+    """The agent running this run died; the run's process may be orphaned and has to be cleaned up."""
+
+
+class _Agent:
+    """One agent process and what the service has sent it."""
+
+    def __init__(self, index: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        self.process = context.Process(target=agent_main, args=(theirs,), name=f"localbatch-agent-{index}", daemon=True)
+        self.process.start()
+        theirs.close()
+        self.connection: Connection = ours
+        self.known_nodes: dict[NodeContext, int] = {}
+        self.pending: dict[int, asyncio.Future[ExecutionOutcome | None]] = {}
+
+
 class NodeAgents:
     def __init__(self, count: int = DEFAULT_AGENTS) -> None:
-        context = multiprocessing.get_context("spawn")
         self._loop = asyncio.get_running_loop()
-        self._connections: list[Connection] = []
-        self._processes: list[Any] = []
-        self._pending: dict[int, asyncio.Future[ExecutionOutcome]] = {}
         self._ids = itertools.count()
-        self._known_nodes: dict[int, dict[NodeContext, int]] = {}
-        for index in range(count):
-            ours, theirs = context.Pipe()
-            process = context.Process(target=agent_main, args=(theirs,), name=f"localbatch-agent-{index}", daemon=True)
-            process.start()
-            theirs.close()
-            self._connections.append(ours)
-            self._known_nodes[id(ours)] = {}
-            self._processes.append(process)
-            self._loop.add_reader(ours.fileno(), self._receive, ours)
-        self._next = itertools.cycle(self._connections)
+        self._turn = itertools.count()
+        self._closing = False
+        self._agents: list[_Agent] = [self._start(index) for index in range(count)]
+        self.restarts = 0
+
+    def _start(self, index: int) -> _Agent:
+        agent = _Agent(index)
+        self._loop.add_reader(agent.connection.fileno(), self._receive, agent)
+        return agent
+
+    def pids(self) -> list[int]:
+        return [int(agent.process.pid or 0) for agent in self._agents]
 
     async def run(self, node: NodeContext, run: TaskRun, limit: timedelta | None) -> ExecutionOutcome:
         request = next(self._ids)
-        future: asyncio.Future[ExecutionOutcome] = self._loop.create_future()
-        self._pending[request] = future
-        connection = next(self._next)
-        known = self._known_nodes[id(connection)]
-        reference = known.get(node)
-        if reference is None:
-            if len(known) >= _KNOWN_NODES_LIMIT:
-                known.clear()
-                connection.send(("forget", -1))
-            reference = known[node] = len(known)
-            connection.send(("node", reference, node))
-        connection.send(("run", request, reference, run, limit))
+        agent = self._agents[next(self._turn) % len(self._agents)]
+        future: asyncio.Future[ExecutionOutcome | None] = self._loop.create_future()
+        agent.pending[request] = future
         try:
-            return await future
+            connection = agent.connection
+            known = agent.known_nodes
+            reference = known.get(node)
+            if reference is None:
+                if len(known) >= _KNOWN_NODES_LIMIT:
+                    known.clear()
+                    connection.send(("forget", -1))
+                reference = known[node] = len(known)
+                connection.send(("node", reference, node))
+            connection.send(("run", request, reference, run, limit))
+        except OSError as err:  # the pipe broke: the agent is gone, its reader will restart it
+            agent.pending.pop(request, None)
+            raise AgentCrashed(f"a node agent exited: {err}") from err
+        try:
+            outcome = await future
         except asyncio.CancelledError:
+            # Answer only once the agent says the process is dead and reaped, so that what follows a kill
+            # (job release after a terminate, a slot reused) never overlaps it.
             with contextlib.suppress(OSError):
-                connection.send(("cancel", request))
+                agent.connection.send(("cancel", request))
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(future), _CANCEL_ACK_SECONDS)
             raise
         finally:
-            self._pending.pop(request, None)
+            agent.pending.pop(request, None)
+        assert outcome is not None
+        return outcome
 
-    def _receive(self, connection: Connection) -> None:
+    def _receive(self, agent: _Agent) -> None:
         # One message per call: the loop calls again while the pipe stays readable, and Connection.poll
         # would build a selector each time it is asked.
         try:
-            kind, request, payload = connection.recv()
-            future = self._pending.get(request)
-            if future is None or future.done():
-                return
-            if kind == "done":
-                future.set_result(_outcome_from_fields(payload))
-            else:
-                future.set_exception(AgentError(str(payload)))
+            kind, request, payload = agent.connection.recv()
         except (EOFError, OSError):
-            self._loop.remove_reader(connection.fileno())
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(AgentError("a node agent exited"))
+            self._lost(agent)
+            return
+        future = agent.pending.get(request)
+        if future is None or future.done():
+            return
+        if kind == "done":
+            future.set_result(_outcome_from_fields(payload))
+        elif kind == "cancelled":
+            future.set_result(None)
+        else:
+            future.set_exception(AgentError(str(payload)))
+
+    def _lost(self, agent: _Agent) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._loop.remove_reader(agent.connection.fileno())
+        for future in agent.pending.values():
+            if not future.done():
+                future.set_exception(AgentCrashed("a node agent exited"))
+        agent.pending.clear()
+        if self._closing or agent not in self._agents:
+            return
+        # Only this agent's runs are lost; a replacement takes its turn in the rotation.
+        agent.connection.close()
+        index = self._agents.index(agent)
+        self._agents[index] = self._start(index)
+        self.restarts += 1
 
     async def close(self) -> None:
-        for connection in self._connections:
+        self._closing = True
+        for agent in self._agents:
             with contextlib.suppress(OSError, ValueError):
-                self._loop.remove_reader(connection.fileno())
-                connection.send(("stop", -1, None))
-        for process in self._processes:
-            await asyncio.to_thread(process.join, _STOP_TIMEOUT_SECONDS)
-            if process.is_alive():
-                process.kill()
-        for connection in self._connections:
-            connection.close()
+                self._loop.remove_reader(agent.connection.fileno())
+                agent.connection.send(("stop", -1, None))
+        for agent in self._agents:
+            await asyncio.to_thread(agent.process.join, _STOP_TIMEOUT_SECONDS)
+            if agent.process.is_alive():
+                agent.process.kill()
+        for agent in self._agents:
+            agent.connection.close()
 
 
 def agent_main(connection: Connection) -> None:
@@ -136,7 +182,8 @@ async def _serve(connection: Connection) -> None:
             outcome = await run_task(node, run, max_wall_clock=limit)
             reply: tuple[str, int, Any] = ("done", request, _outcome_fields(outcome))
         except asyncio.CancelledError:
-            return
+            # run_task has killed and reaped the process by now; the service waits for this word.
+            reply = ("cancelled", request, None)
         except Exception as err:  # reported to the service, which records it as a server error
             reply = ("error", request, f"{type(err).__name__}: {err}")
         finally:

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from batchforge.localbatch.dependencies import DependencyIndex
+from batchforge.localbatch.taskcounts import TaskCounts
+
 
 def key_of(entity_id: str) -> str:
     """Batch ids are case-insensitive and case-preserving."""
@@ -71,6 +74,8 @@ class Pool(Entity):
 @dataclass(eq=False)
 class Task(Entity):
     job_key: str = ""
+    counted: tuple[str, int] | None = None  # where the job's TaskCounts has this task
+    satisfied: bool = False  # whether it satisfies the tasks that depend on it, as last told to them
 
     def add_urls(self, out: dict[str, Any], base_url: str) -> None:
         job_id = self.body.get("_jobId", "")
@@ -84,6 +89,15 @@ class Job(Entity):
     ready: dict[str, None] = field(default_factory=dict)  # active tasks whose dependencies are met, in order
     blocked: set[str] = field(default_factory=set)  # active tasks waiting on dependencies
     running: set[str] = field(default_factory=set)
+    # Ready tasks that no node of the pool can hold (too many slots or instances), left active as Batch
+    # leaves them; they go back to `ready` when the pool's shape (node count, slots per node) changes.
+    unfit: dict[str, None] = field(default_factory=dict)
+    unfit_shape: tuple[int, int] = (0, 0)
+    counts: TaskCounts = field(default_factory=TaskCounts)
+    deps: DependencyIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deps = DependencyIndex(self.key)
 
     def add_urls(self, out: dict[str, Any], base_url: str) -> None:
         out["url"] = f"{base_url}/jobs/{quote(self.id, safe='')}"

@@ -2,12 +2,13 @@
 
 The service keeps its working state in memory and marks what changed; `flush()` writes the changed
 rows in one transaction before a response is sent or after a scheduling pass, so an answered request
-survives a restart.
+survives a restart. A flush that fails keeps its changes pending and raises `FlushError`; nothing is dropped.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ CREATE TABLE IF NOT EXISTS entities (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+log = logging.getLogger("batchforge.localbatch.store")
+
+
+class FlushError(RuntimeError):
+    """A flush failed; its changes are still pending and the next flush writes them."""
 
 
 class Store:
@@ -32,6 +38,7 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._dirty: dict[tuple[str, str], tuple[int, dict[str, Any]] | None] = {}
         self._counters: dict[str, int] = {}
+        self.failed_flushes = 0  # since the last flush that succeeded
 
     def load(self, kind: str) -> list[tuple[str, int, dict[str, Any]]]:
         rows = self._db.execute("SELECT key, seq, body FROM entities WHERE kind = ? ORDER BY seq", (kind,))
@@ -60,6 +67,18 @@ class Store:
             return
         dirty, self._dirty = self._dirty, {}
         counters, self._counters = self._counters, {}
+        try:
+            self._write(dirty, counters)
+        except Exception as err:
+            # Changes made since the flush began are newer than the ones that failed: they win.
+            self._dirty = {**dirty, **self._dirty}
+            self._counters = {**counters, **self._counters}
+            self.failed_flushes += 1
+            log.error("writing %d changes to SQLite failed (attempt %d): %s", len(dirty), self.failed_flushes, err)
+            raise FlushError(f"writing state to SQLite failed: {err}") from err
+        self.failed_flushes = 0
+
+    def _write(self, dirty: dict[tuple[str, str], tuple[int, dict[str, Any]] | None], counters: dict[str, int]) -> None:
         upserts = [
             (kind, key, value[0], json.dumps(value[1], separators=(",", ":")))
             for (kind, key), value in dirty.items()

@@ -22,7 +22,7 @@ Behaviour worth knowing, all as on Batch unless said otherwise:
 """
 
 from batchforge.localbatch.execution.layout import prepare_node, task_dir
-from batchforge.localbatch.execution.leftovers import kill_node_processes
+from batchforge.localbatch.execution.leftovers import kill_node_processes, kill_task_processes
 from batchforge.localbatch.execution.model import ExecutionOutcome, NodeContext, StorageAccess, TaskRun
 from batchforge.localbatch.execution.runner import run_task
 
@@ -32,6 +32,7 @@ __all__ = [
     "StorageAccess",
     "TaskRun",
     "kill_node_processes",
+    "kill_task_processes",
     "prepare_node",
     "run_task",
     "task_dir",

@@ -46,3 +46,18 @@ def kill_node_processes(node: NodeContext) -> int:
             os.kill(pid, signal.SIGKILL)
             killed += 1
     return killed
+
+
+def kill_task_processes(task_dirs: list[str]) -> int:
+    """Kills the processes of these runs (by AZ_BATCH_TASK_DIR): what a crashed node agent left behind."""
+    wanted = {os.fsencode(d) for d in task_dirs}
+    own = os.getpid()
+    killed = 0
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
+        if _environment_of(int(entry.name)).get(b"AZ_BATCH_TASK_DIR") in wanted:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed

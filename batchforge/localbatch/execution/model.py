@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 TaskKind = Literal["start", "jobprep", "jobrelease", "task"]
 TaskResult = Literal["success", "failure"]
+RunStage = Literal["whole", "coordination", "application"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class TaskRun:
     ``spec`` is the REST wire JSON (camelCase) of the pool's startTask, the job's
     jobPreparationTask / jobReleaseTask, or the task. ``job_environment`` is the job's
     commonEnvironmentSettings. ``host_list`` holds, for one instance of a multi-instance task, the
-    ``ip_address`` of every instance's node, primary first.
+    ``ip_address`` of every instance's node, primary first. ``stage`` splits a multi-instance run
+    so that the scheduler can hold the primary's command line until every coordination command returned.
     """
 
     kind: TaskKind
@@ -66,6 +68,9 @@ class TaskRun:
     retry_count: int = 0
     job_environment: Sequence[Mapping[str, str]] = ()
     host_list: Sequence[str] = ()
+    # For one instance of a multi-instance task: "coordination" runs only the coordination command (on
+    # every instance), "application" only the primary's command line, once every coordination returned.
+    stage: RunStage = "whole"
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shlex
 import signal
 import subprocess
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -43,6 +45,12 @@ def _exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+# fork/exec releases the GIL for most of its time; doing it on a few threads lets one agent start several
+# processes at once instead of holding its event loop (and every other run's bookkeeping) for each.
+_SPAWN_THREADS = 4
+_spawner = ThreadPoolExecutor(_SPAWN_THREADS, thread_name_prefix="localbatch-spawn")
+
+
 def kill_process_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
@@ -65,15 +73,28 @@ async def run_process(
     try:
         # Started directly rather than through asyncio's subprocess transport: nothing is piped, so the
         # transport would only add objects and callbacks per task; the exit is awaited with a pidfd.
-        process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
+        spawning = asyncio.get_running_loop().run_in_executor(
+            _spawner,
+            functools.partial(
+                subprocess.Popen,
+                argv,
+                cwd=cwd,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            ),
         )
+        try:
+            process = await asyncio.shield(spawning)
+        except asyncio.CancelledError:
+            # Cancelled while the thread was starting it: the process exists, so it is killed all the same.
+            with contextlib.suppress(Exception):
+                started = await spawning
+                kill_process_group(started.pid)
+                await _exited(started)
+            raise
     except FileNotFoundError as error:
         raise TaskFailure(
             failures.COMMAND_PROGRAM_NOT_FOUND,

@@ -52,7 +52,8 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
     directory_path = task_dir_path(node, run)
     wd_path = os.path.join(directory_path, WORKING_DIR)
     # Two folders and two empty files on the node's local disk: quicker than handing them to a thread.
-    stdout, stderr = _open_streams(node, wd_path, directory_path)
+    # The application stage continues the primary's streams, which its coordination command began.
+    stdout, stderr = _open_streams(node, wd_path, directory_path, append=run.stage == "application")
     directory, wd = Path(directory_path), Path(wd_path)
     environment = task_environment(node, run)
     clock = _Clock(max_wall_clock)
@@ -85,11 +86,16 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
 
         multi_instance = run.spec.get("multiInstanceSettings") if run.kind == "task" and run.host_list else None
         try:
-            if multi_instance:
+            if multi_instance and run.stage != "application":
                 # Common resource files go to the task directory, one level above wd, on every instance.
                 await _download(multi_instance.get("commonResourceFiles"), directory, node)
                 coordination = await run_command(str(multi_instance.get("coordinationCommandLine") or "true"))
-                if coordination.timed_out or coordination.exit_code != 0 or not is_current_node_master(node, run):
+                if (
+                    run.stage == "coordination"
+                    or coordination.timed_out
+                    or coordination.exit_code != 0
+                    or not is_current_node_master(node, run)
+                ):
                     return _finished(coordination, clock, outcome)
             await _download(run.spec.get("resourceFiles"), wd, node)
             exited = await run_command(str(run.spec.get("commandLine") or ""))
@@ -115,15 +121,16 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
     return finished
 
 
-def _open_streams(node: NodeContext, wd: str, directory: str) -> tuple[BinaryIO, BinaryIO]:
+def _open_streams(node: NodeContext, wd: str, directory: str, *, append: bool) -> tuple[BinaryIO, BinaryIO]:
     if not os.path.isdir(os.path.join(str(node.node_root), "workitems")):
         prepare_node(node)
     if not os.path.isdir(wd):
         os.makedirs(wd, exist_ok=True)
     # Each attempt starts with fresh output streams, as a retry does on a node.
-    stdout = open(os.path.join(directory, STDOUT_FILE), "wb")  # noqa: SIM115 - closed by run_task
+    mode = "ab" if append else "wb"
+    stdout = open(os.path.join(directory, STDOUT_FILE), mode)  # noqa: SIM115 - closed by run_task
     try:
-        return stdout, open(os.path.join(directory, STDERR_FILE), "wb")
+        return stdout, open(os.path.join(directory, STDERR_FILE), mode)
     except BaseException:
         stdout.close()
         raise

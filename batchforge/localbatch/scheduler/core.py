@@ -1,34 +1,44 @@
-"""Moves the account forward: nodes join and leave pools, start tasks run, tasks are dispatched to
-free slots, jobs are disabled, terminated and deleted, autoscale formulas are evaluated.
+"""The scheduler: one pass (`step`) over pools, jobs and dispatch runs whenever the account is woken and
+at least once a second, and every freed slot is refilled at once from the pool's ready queues without a
+pass. Everything that takes time runs as asyncio tasks on an `Executor` and reports back here.
 
-One pass (`step`) runs whenever the account is woken and at least once a second; everything that
-takes time runs as asyncio tasks calling `batchforge.localbatch.execution.run_task`, and reports back here.
+A failing pool, job or dispatch is logged and skipped; the rest of the pass goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import logging
 import secrets
 import shutil
-from collections.abc import Coroutine, Mapping
+import time
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from batchforge.localbatch import autoscale, execution
 from batchforge.localbatch.account import MAX_DURATION, Account, set_state
-from batchforge.localbatch.agents import NodeAgents, agent_count
+from batchforge.localbatch.agents import AgentCrashed
 from batchforge.localbatch.clock import iso, iso_now, now, parse_duration, parse_iso
 from batchforge.localbatch.entities import Job, Node, Pool, Task
 from batchforge.localbatch.execution import ExecutionOutcome, NodeContext, StorageAccess, TaskRun
 from batchforge.localbatch.execution.layout import task_dir_path
-from batchforge.localbatch.workers import install_child_watcher
+from batchforge.localbatch.scheduler import placement
+from batchforge.localbatch.scheduler.executors import Executor, default_executor
+from batchforge.localbatch.scheduler.exits import exit_options, outcome_info
+from batchforge.localbatch.store import FlushError
 
+T = TypeVar("T")
 log = logging.getLogger("batchforge.localbatch.scheduler")
-SCHEDULABLE_NODE_STATES = ("idle", "running")
+SCHEDULABLE_NODE_STATES = placement.SCHEDULABLE_NODE_STATES
+# Start tasks and job preparation/release runs lost with a crashed agent are run again this many times.
+AGENT_CRASH_RERUNS = 2
+# A pool or job that keeps failing is logged in full once, then at most this often.
+REPEAT_LOG_SECONDS = 60.0
 RECENT_TASKS_KEPT = 5
 NODE_CONTEXTS_KEPT = 1024
 FLUSH_INTERVAL_SECONDS = 0.2
@@ -49,7 +59,15 @@ def _duration(value: object) -> timedelta | None:
 
 
 class Scheduler:
-    def __init__(self, account: Account, data_dir: Path, storage: StorageAccess, account_url: str) -> None:
+    def __init__(
+        self,
+        account: Account,
+        data_dir: Path,
+        storage: StorageAccess,
+        account_url: str,
+        *,
+        executor: Executor | None = None,
+    ) -> None:
         self.account = account
         self.nodes_dir = data_dir / "nodes"
         self.storage = storage
@@ -59,38 +77,52 @@ class Scheduler:
         self._retention: list[tuple[str, str, str]] = []  # (deadline iso, node root, task dir)
         self._ip_counter = 0
         self._stopping = False
-        self._agents: NodeAgents | None = None
+        self._executor = executor
         self._contexts: dict[tuple[Any, ...], NodeContext] = {}
+        self._preps: dict[tuple[str, str], asyncio.Task[bool]] = {}  # (job key, node key) -> its prep run
+        self._killing: dict[str, set[asyncio.Task[None]]] = {}  # job key -> its runs being killed
+        self._reported: dict[tuple[str, str], float] = {}
 
     # ---- plumbing ----------------------------------------------------------------------------
-    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
         handle = asyncio.get_running_loop().create_task(coroutine)
         self._background.add(handle)
         handle.add_done_callback(self._background.discard)
         return handle
 
     async def run(self) -> None:
-        agents = agent_count()
-        self._agents = NodeAgents(agents) if agents else None
-        if self._agents is None:
-            install_child_watcher()
+        if self._executor is None:
+            self._executor = default_executor()
         self.rebuild_retention()
         last_flush = 0.0
         loop = asyncio.get_running_loop()
         while not self._stopping:
-            try:
-                self.step()
-                # Passes come in bursts while tasks finish; one transaction per burst keeps SQLite off the
-                # critical path. Requests flush on their own before they answer.
-                if loop.time() - last_flush >= FLUSH_INTERVAL_SECONDS:
-                    self.account.store.flush()
-                    last_flush = loop.time()
-            except Exception:
-                log.exception("scheduler pass failed")
+            self.step()
+            # Passes come in bursts while tasks finish; one transaction per burst keeps SQLite off the
+            # critical path. Requests flush on their own before they answer.
+            if loop.time() - last_flush >= FLUSH_INTERVAL_SECONDS:
+                self.flush()
+                last_flush = loop.time()
             woken = await self.account.wait_for_work(FLUSH_INTERVAL_SECONDS if self.account.store.dirty else 1.0)
             if not woken:
-                self.account.store.flush()
+                self.flush()
                 last_flush = loop.time()
+
+    def flush(self) -> None:
+        with contextlib.suppress(FlushError):  # logged by the store; the changes stay pending for the next one
+            self.account.store.flush()
+
+    def guard(self, what: str, name: str, action: Callable[..., None], *args: Any) -> None:
+        """Run one part of a pass; a failure is logged and isolated so that the rest of the pass goes on."""
+        try:
+            action(*args)
+        except Exception:
+            key = (what, name)
+            moment = time.monotonic()
+            last = self._reported.get(key)
+            if last is None or moment - last >= REPEAT_LOG_SECONDS:
+                self._reported[key] = moment
+                log.exception("%s %s failed; skipped in this pass", what, name)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -101,8 +133,8 @@ class Scheduler:
         for handle in handles:
             with contextlib.suppress(BaseException):
                 await handle
-        if self._agents is not None:
-            await self._agents.close()
+        if self._executor is not None:
+            await self._executor.close()
 
     def node_context(self, pool: Pool, node: Node) -> NodeContext:
         body = node.body
@@ -126,11 +158,12 @@ class Scheduler:
 
     def step(self) -> None:
         for pool in list(self.account.pools.values()):
-            self.step_pool(pool)
+            self.guard("pool", pool.id, self.step_pool, pool)
         for job in list(self.account.jobs.values()):
-            self.step_job(job)
-        self.dispatch()
-        self.expire_retention()
+            self.guard("job", job.id, self.step_job, job)
+        for pool in list(self.account.pools.values()):
+            self.guard("dispatch on pool", pool.id, self.dispatch_pool, pool)
+        self.guard("retention", "", self.expire_retention)
 
     # ---- pools and nodes ---------------------------------------------------------------------
     def step_pool(self, pool: Pool) -> None:
@@ -152,16 +185,15 @@ class Scheduler:
                 self.spawn(self.boot_node(pool, node))
 
     def maybe_autoscale(self, pool: Pool) -> None:
+        # Every pass, so that formulas see a sample every 30 s and not only at evaluation times.
+        autoscale.observe(self.account, pool, now())
         due = pool.body.get("_autoScaleDue")
         if due is True or (isinstance(due, str) and due <= iso_now()):
             self.evaluate_autoscale(pool, apply=True)
 
     def evaluate_autoscale(self, pool: Pool, *, apply: bool, formula: str | None = None) -> dict[str, Any]:
-        dedicated = sum(1 for n in pool.nodes.values() if n.body.get("isDedicated", True))
-        result = autoscale.evaluate(
-            formula if formula is not None else str(pool.body.get("autoScaleFormula", "")),
-            current_dedicated=dedicated,
-            current_low_priority=len(pool.nodes) - dedicated,
+        result = autoscale.evaluate_pool(
+            formula if formula is not None else str(pool.body.get("autoScaleFormula", "")), self.account, pool, now()
         )
         run: dict[str, Any] = {"timestamp": iso_now()}
         if result.error is not None:
@@ -321,119 +353,81 @@ class Scheduler:
 
     # ---- running things ----------------------------------------------------------------------
     async def execute(self, context: NodeContext, run: TaskRun, limit: timedelta | None) -> ExecutionOutcome:
-        try:
-            if self._agents is None:
-                return await execution.run_task(context, run, max_wall_clock=limit)
-            return await self._agents.run(context, run, limit)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # a bug or an environment problem: report it as the service would
-            log.exception("running %s %s failed", run.kind, run.task_id)
-            when = now()
-            return ExecutionOutcome(
-                exit_code=None,
-                result="failure",
-                failure_info={"category": "servererror", "code": "TaskExecutionFailed", "message": str(err)},
-                start_time=when,
-                end_time=when,
-                task_dir=execution.task_dir(context, run),
-                timed_out=False,
-            )
+        """Run on the executor; a task's run lost with a crashed agent raises `AgentCrashed` (it is requeued),
+        other runs are run again."""
+        assert self._executor is not None, "the scheduler is not running"
+        reruns = 0
+        while True:
+            try:
+                return await self._executor.run(context, run, limit)
+            except asyncio.CancelledError:
+                raise
+            except AgentCrashed as err:
+                if run.kind == "task":
+                    raise
+                if reruns < AGENT_CRASH_RERUNS:
+                    reruns += 1
+                    log.warning("a node agent died running %s %s; running it again", run.kind, run.task_id)
+                    continue
+                return self.error_outcome(context, run, err)
+            except Exception as err:  # a bug or an environment problem: report it as the service would
+                log.exception("running %s %s failed", run.kind, run.task_id)
+                return self.error_outcome(context, run, err)
 
-    def schedulable(self, node: Node) -> bool:
-        return (
-            node.state in SCHEDULABLE_NODE_STATES
-            and node.body.get("schedulingState", "enabled") == "enabled"
-            and not node.body.get("_remove")
+    def error_outcome(self, context: NodeContext, run: TaskRun, err: Exception) -> ExecutionOutcome:
+        when = now()
+        return ExecutionOutcome(
+            exit_code=None,
+            result="failure",
+            failure_info={"category": "servererror", "code": "TaskExecutionFailed", "message": str(err)},
+            start_time=when,
+            end_time=when,
+            task_dir=execution.task_dir(context, run),
+            timed_out=False,
         )
 
-    def dispatch(self) -> None:
-        for pool in self.account.pools.values():
-            if pool.state != "active":
-                continue
-            nodes = [n for n in pool.nodes.values() if self.schedulable(n)]
-            if not nodes:
-                continue
-            slots = pool.slots_per_node
-            jobs = sorted(
-                (j for j in self.account.jobs_on_pool(pool.key) if j.state == "active" and j.ready),
-                key=lambda j: (-int(j.body.get("priority", 0)), j.seq),
-            )
-            for job in jobs:
-                if not any(slots - n.used_slots > 0 for n in nodes):
-                    break
-                self.dispatch_job(pool, job, nodes, slots)
+    def schedulable(self, node: Node) -> bool:
+        return placement.schedulable(node)
 
-    def dispatch_job(self, pool: Pool, job: Job, nodes: list[Node], slots: int) -> None:
+    def dispatch_pool(self, pool: Pool) -> None:
+        """Fill the pool's free slots from its jobs' ready queues, highest priority first."""
+        if pool.state != "active":
+            return
+        nodes = [n for n in pool.nodes.values() if placement.schedulable(n)]
+        slots = pool.slots_per_node
+        if not any(slots - n.used_slots > 0 for n in nodes):
+            return
+        shape = (len(nodes), slots)
+        jobs = sorted(
+            (j for j in self.account.jobs_on_pool(pool.key) if j.state == "active" and (j.ready or j.unfit)),
+            key=lambda j: (-int(j.body.get("priority", 0)), j.seq),
+        )
+        for job in jobs:
+            self.guard("dispatch of job", job.id, self.dispatch_job, pool, job, nodes, shape)
+            if not any(slots - n.used_slots > 0 for n in nodes):
+                break
+
+    def dispatch_job(self, pool: Pool, job: Job, nodes: list[Node], shape: tuple[int, int]) -> None:
+        if job.unfit and job.unfit_shape != shape:
+            job.ready.update(job.unfit)  # the pool changed: they may fit now
+            job.unfit.clear()
         limit = int(job.body.get("maxParallelTasks", -1))
-        pack = (pool.body.get("taskSchedulingPolicy") or {}).get("nodeFillType") == "pack"
         while job.ready:
             if limit != -1 and len(job.running) >= limit:
                 return
-            task = job.tasks[next(iter(job.ready))]
-            need = int(task.body.get("requiredSlots", 1))
-            instances = int((task.body.get("multiInstanceSettings") or {}).get("numberOfInstances", 1))
-            usable = [n for n in nodes if slots - n.used_slots >= need and self.job_ready_on(pool, job, n)]
-            if len(usable) < instances:
+            key = next(iter(job.ready))
+            task = job.tasks[key]
+            if not placement.fits_pool(task, shape):
+                # No node of the pool can ever hold it as the pool is: it stays active (as on Batch) and
+                # the tasks behind it go on.
+                del job.ready[key]
+                job.unfit[key] = None
+                job.unfit_shape = shape
+                continue
+            chosen = placement.choose_nodes(pool, job, task, nodes)
+            if chosen is None:
                 return
-            chosen = usable[:instances] if pack else sorted(usable, key=lambda n: n.used_slots)[:instances]
             self.launch(pool, job, task, chosen)
-
-    def job_ready_on(self, pool: Pool, job: Job, node: Node) -> bool:
-        """Whether the job's preparation task lets its tasks run on this node (starting it if needed)."""
-        prep = job.body.get("jobPreparationTask")
-        if not prep:
-            return True
-        status = node.body.setdefault("_jobPrep", {}).get(job.key)
-        if status is None:
-            node.body["_jobPrep"][job.key] = {"state": "running", "startTime": iso_now(), "retryCount": 0}
-            self.account.save(node)
-            self.spawn(self.run_job_preparation(pool, job, node, int(node.body.get("_boot", 0))))
-            return not prep.get("waitForSuccess", True)
-        if not prep.get("waitForSuccess", True):
-            return True
-        return status.get("state") == "completed" and status.get("result") == "success"
-
-    async def run_job_preparation(self, pool: Pool, job: Job, node: Node, boot: int) -> None:
-        prep = job.body["jobPreparationTask"]
-        max_retries = int((prep.get("constraints") or {}).get("maxTaskRetryCount", 0))
-        limit = _duration((prep.get("constraints") or {}).get("maxWallClockTime"))
-        context = self.node_context(pool, node)
-        attempt = 0
-        while True:
-            run = TaskRun(
-                kind="jobprep",
-                job_id=job.id,
-                task_id=str(prep.get("id", "jobpreparation")),
-                spec=prep,
-                retry_count=attempt,
-                job_environment=job.body.get("commonEnvironmentSettings") or (),
-            )
-            outcome = await self.execute(context, run, limit)
-            if outcome.result == "success" or not (max_retries == -1 or attempt < max_retries):
-                break
-            attempt += 1
-        if node.body.get("_boot") != boot or node.key not in pool.nodes:
-            return
-        info = self.outcome_info(outcome, context, attempt)
-        info["state"] = "completed"
-        node.body.setdefault("_jobPrep", {})[job.key] = info
-        self.account.save(node)
-        self.account.wake()
-
-    def outcome_info(self, outcome: ExecutionOutcome, context: NodeContext, retries: int) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "startTime": iso(outcome.start_time),
-            "endTime": iso(outcome.end_time),
-            "result": outcome.result,
-            "retryCount": retries,
-            "taskRootDirectory": str(outcome.task_dir.relative_to(context.node_root)),
-        }
-        if outcome.exit_code is not None:
-            info["exitCode"] = outcome.exit_code
-        if outcome.failure_info:
-            info["failureInfo"] = dict(outcome.failure_info)
-        return info
 
     def launch(self, pool: Pool, job: Job, task: Task, nodes: list[Node]) -> None:
         need = int(task.body.get("requiredSlots", 1))
@@ -458,7 +452,8 @@ class Scheduler:
         root = str(contexts[0].node_root)
         task_root_directory = task_dir_path(contexts[0], run)[len(root) :].lstrip("/")
         when = iso_now()
-        set_state(task.body, "running", when)
+        # "preparing": assigned to its nodes, waiting there for the job preparation task (as on Batch).
+        set_state(task.body, "preparing" if self.must_wait_for_prep(job, nodes) else "running", when)
         info = task.body.setdefault("executionInfo", {})
         info["startTime"] = when
         for name in ("endTime", "exitCode", "result", "failureInfo"):
@@ -482,6 +477,74 @@ class Scheduler:
             set_state(node.body, "running" if node.running else "idle")
         self.account.save(node)
 
+    # ---- job preparation ---------------------------------------------------------------------
+    def must_wait_for_prep(self, job: Job, nodes: list[Node]) -> bool:
+        prep = job.body.get("jobPreparationTask")
+        if not prep or not prep.get("waitForSuccess", True):
+            return False
+        return any(((n.body.get("_jobPrep") or {}).get(job.key) or {}).get("state") != "completed" for n in nodes)
+
+    async def prepare_job_on(self, pool: Pool, job: Job, nodes: list[Node]) -> bool:
+        """Start the job preparation task on those of the nodes that have not run it (only nodes a task of
+        the job was just given), and say whether the task may run there."""
+        prep = job.body.get("jobPreparationTask")
+        if not prep:
+            return True
+        waiting: list[asyncio.Task[bool]] = []
+        for node in nodes:
+            status = node.body.setdefault("_jobPrep", {}).get(job.key)
+            if status is not None and status.get("state") == "completed":
+                if prep.get("waitForSuccess", True) and status.get("result") != "success":
+                    return False
+                continue
+            handle = self._preps.get((job.key, node.key))
+            if handle is None:
+                handle = self.start_job_preparation(pool, job, node)
+            waiting.append(handle)
+        if not waiting or not prep.get("waitForSuccess", True):
+            return True
+        # Shielded: cancelling one task that waits must not stop a preparation other tasks wait for.
+        results = await asyncio.gather(*(asyncio.shield(h) for h in waiting))
+        return all(results)
+
+    def start_job_preparation(self, pool: Pool, job: Job, node: Node) -> asyncio.Task[bool]:
+        node.body.setdefault("_jobPrep", {})[job.key] = {"state": "running", "startTime": iso_now(), "retryCount": 0}
+        self.account.save(node)
+        key = (job.key, node.key)
+        handle = self.spawn(self.run_job_preparation(pool, job, node, int(node.body.get("_boot", 0))))
+        self._preps[key] = handle
+        handle.add_done_callback(lambda done: self._preps.pop(key) if self._preps.get(key) is done else None)
+        return handle
+
+    async def run_job_preparation(self, pool: Pool, job: Job, node: Node, boot: int) -> bool:
+        prep = job.body["jobPreparationTask"]
+        max_retries = int((prep.get("constraints") or {}).get("maxTaskRetryCount", 0))
+        limit = _duration((prep.get("constraints") or {}).get("maxWallClockTime"))
+        context = self.node_context(pool, node)
+        attempt = 0
+        while True:
+            run = TaskRun(
+                kind="jobprep",
+                job_id=job.id,
+                task_id=str(prep.get("id", "jobpreparation")),
+                spec=prep,
+                retry_count=attempt,
+                job_environment=job.body.get("commonEnvironmentSettings") or (),
+            )
+            outcome = await self.execute(context, run, limit)
+            if outcome.result == "success" or not (max_retries == -1 or attempt < max_retries):
+                break
+            attempt += 1
+        if node.body.get("_boot") != boot or node.key not in pool.nodes:
+            return False
+        info = outcome_info(outcome, context, attempt)
+        info["state"] = "completed"
+        node.body.setdefault("_jobPrep", {})[job.key] = info
+        self.account.save(node)
+        self.account.wake()
+        return outcome.result == "success"
+
+    # ---- a task's run --------------------------------------------------------------------------
     async def run_task(
         self,
         pool: Pool,
@@ -493,37 +556,84 @@ class Scheduler:
         attempt: int,
         limit: timedelta | None,
     ) -> None:
+        crashed = False
+        prepared = True
+        outcome: ExecutionOutcome | None = None
+        subtasks: list[dict[str, Any]] = []
         try:
-            if len(contexts) == 1:
-                outcome = await self.execute(contexts[0], run, limit)
-                subtasks: list[dict[str, Any]] = []
-            else:
-                outcomes = await asyncio.gather(*(self.execute(c, run, limit) for c in contexts))
-                outcome = outcomes[0]
-                subtasks = [
-                    {
-                        "id": index,
-                        "nodeInfo": {"poolId": pool.id, "nodeId": c.node_id, "affinityId": f"TVM:{c.node_id}"},
-                        "state": "completed",
-                        **self.outcome_info(o, c, 0),
-                    }
-                    for index, (c, o) in enumerate(zip(contexts, outcomes, strict=True))
-                    if index > 0
-                ]
+            prepared = await self.prepare_job_on(pool, job, nodes)
+            if prepared and task.body.get("_attempt") == attempt:
+                if task.state == "preparing":
+                    set_state(task.body, "running")
+                    self.account.save(task)
+                outcome, subtasks = await self.execute_instances(pool, contexts, run, limit)
+        except AgentCrashed:
+            crashed = True
         finally:
-            self._running.pop(task.key, None)
-        self.release_slots(task.key, nodes)
+            if self._running.get(task.key) is asyncio.current_task():
+                self._running.pop(task.key, None)
         if task.body.get("_attempt") != attempt or job.tasks.get(task.key) is not task:
-            return
-        if subtasks:
-            task.body["_subtasks"] = subtasks
-        self.finish_task(pool, job, task, nodes[0], outcome)
+            return  # interrupted meanwhile: whoever interrupted it released its slots
+        if crashed:
+            # As Batch does with the tasks of a node that failed: killed, back to active, no retry used.
+            dirs = [task_dir_path(c, run) for c in contexts]
+            await asyncio.to_thread(execution.kill_task_processes, dirs)
+            if task.body.get("_attempt") != attempt:
+                return
+            self.release_slots(task.key, nodes)
+            self.account.requeue_task(job, task, iso_now())
+        elif not prepared:
+            # The preparation failed on a node it was given: back to active, for another node.
+            self.release_slots(task.key, nodes)
+            task.body["_attempt"] = attempt + 1
+            job.running.discard(task.key)
+            set_state(task.body, "active")
+            task.body.pop("nodeInfo", None)
+            self.account.save(task)
+            self.account.classify(job, task)
+        elif outcome is not None:
+            self.release_slots(task.key, nodes)
+            if subtasks:
+                task.body["_subtasks"] = subtasks
+            self.finish_task(pool, job, task, nodes[0], outcome)
+        self.guard("dispatch on pool", pool.id, self.dispatch_pool, pool)
+
+    async def execute_instances(
+        self, pool: Pool, contexts: list[NodeContext], run: TaskRun, limit: timedelta | None
+    ) -> tuple[ExecutionOutcome, list[dict[str, Any]]]:
+        if len(contexts) == 1:
+            return await self.execute(contexts[0], run, limit), []
+        # Batch runs the primary's command line only once the coordination command has returned on every
+        # instance (subtasks included); a failed instance fails the whole task.
+        started = time.monotonic()
+        coordination = dataclasses.replace(run, stage="coordination")
+        try:
+            async with asyncio.TaskGroup() as group:
+                runs = [group.create_task(self.execute(c, coordination, limit)) for c in contexts]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        outcomes = [r.result() for r in runs]
+        subtasks = [
+            {
+                "id": index,
+                "nodeInfo": {"poolId": pool.id, "nodeId": c.node_id, "affinityId": f"TVM:{c.node_id}"},
+                "state": "completed",
+                **outcome_info(o, c, 0),
+            }
+            for index, (c, o) in enumerate(zip(contexts, outcomes, strict=True))
+            if index > 0
+        ]
+        failure = next((o for o in outcomes if o.result == "failure"), None)
+        if failure is not None:
+            return failure, subtasks
+        remaining = None if limit is None else max(limit - timedelta(seconds=time.monotonic() - started), timedelta())
+        application = await self.execute(contexts[0], dataclasses.replace(run, stage="application"), remaining)
+        return dataclasses.replace(application, start_time=outcomes[0].start_time), subtasks
 
     def release_slots(self, task_key: str, nodes: list[Node]) -> None:
         for node in nodes:
             if node.running.pop(task_key, None) is not None:
                 self.node_counters(node)
-        self.account.wake()
 
     def finish_task(self, pool: Pool, job: Job, task: Task, node: Node, outcome: ExecutionOutcome) -> None:
         info = task.body.setdefault("executionInfo", {})
@@ -557,8 +667,8 @@ class Scheduler:
         set_state(task.body, "completed")
         info = task.body.setdefault("executionInfo", {})
         info.setdefault("endTime", iso_now())
-        exit_options = self.exit_options(task)
-        if exit_options.get("dependencyAction") == "satisfy" and info.get("result") == "failure":
+        options = exit_options(task)
+        if options.get("dependencyAction") == "satisfy" and info.get("result") == "failure":
             task.body["_dependencyAction"] = "satisfy"
         retention = _duration(task.body.get("constraints", {}).get("retentionTime"))
         if retention is not None and task.body.get("_nodeRoot") and task.body.get("nodeInfo"):
@@ -567,59 +677,46 @@ class Scheduler:
             heapq.heappush(
                 self._retention, (deadline, task.body["_nodeRoot"], task.body["nodeInfo"]["taskRootDirectory"])
             )
-        self.account.save(task)
-        job.body["_depsDirty"] = True
+        self.account.save(task)  # counts it and tells its dependents
         if job.body.get("onTaskFailure") == "performexitoptionsjobaction":
-            action = exit_options.get("jobAction", "none")
+            action = options.get("jobAction", "none")
             if action == "terminate":
                 self.account.begin_terminate(job, "TaskFailed")
             elif action == "disable":
                 set_state(job.body, "disabling")
                 job.body["_disableTasks"] = "requeue"
                 self.account.save(job)
-        if job.body.get("onAllTasksComplete") == "terminatejob":
-            job.body["_checkComplete"] = "task"
-        self.account.wake()
+                self.account.wake()
+        if (
+            job.body.get("onAllTasksComplete") == "terminatejob"
+            and job.state == "active"
+            and job.counts.completed == len(job.tasks)
+        ):
+            self.account.begin_terminate(job, "AllTasksComplete")
 
-    def exit_options(self, task: Task) -> Mapping[str, Any]:
-        info = task.body.get("executionInfo") or {}
-        conditions = task.body.get("exitConditions") or {}
-        exit_code = info.get("exitCode")
-        failed = info.get("result") == "failure"
-        defaults = {
-            "jobAction": "terminate" if failed else "none",
-            "dependencyAction": "block" if failed else "satisfy",
-        }
-        chosen: Mapping[str, Any] | None = None
-        if exit_code is not None:
-            for entry in conditions.get("exitCodes") or []:
-                if entry.get("code") == exit_code:
-                    chosen = entry.get("exitOptions")
-                    break
-            if chosen is None:
-                for entry in conditions.get("exitCodeRanges") or []:
-                    if int(entry.get("start", 0)) <= exit_code <= int(entry.get("end", -1)):
-                        chosen = entry.get("exitOptions")
-                        break
-        if chosen is None and failed and exit_code is None:
-            code = (info.get("failureInfo") or {}).get("code", "")
-            chosen = conditions.get("fileUploadError" if "Upload" in code else "preProcessingError")
-        if chosen is None and (failed or exit_code not in (None, 0)):
-            chosen = conditions.get("default")
-        return {**defaults, **(chosen or {})}
+    def exit_options(self, task: Task) -> Any:
+        return exit_options(task)
 
-    def interrupt_task(self, task_key: str, *, requeue: bool, failure: Mapping[str, Any] | None = None) -> None:
+    def outcome_info(self, outcome: ExecutionOutcome, context: NodeContext, retries: int) -> dict[str, Any]:
+        return outcome_info(outcome, context, retries)
+
+    def interrupt_task(self, task_key: str, *, requeue: bool, failure: Any = None) -> None:
         """Stop a running task: back to active (as on a node reboot) or completed as ended by request."""
         job = self.account.jobs.get(task_key.split("/", 1)[0])
         task = job.tasks.get(task_key) if job else None
         handle = self._running.pop(task_key, None)
         if handle is not None:
             handle.cancel()
+            # Job release waits for these: the kill of a job's running tasks comes first.
+            killing = self._killing.setdefault(task_key.split("/", 1)[0], set())
+            killing.add(handle)
+            handle.add_done_callback(killing.discard)
         if job is None or task is None:
             return
         self.release_slots(
             task_key, [n for p in self.account.pools.values() for n in p.nodes.values() if task_key in n.running]
         )
+        self.account.wake()
         if task.state not in ("running", "preparing"):
             return
         if requeue:
@@ -640,11 +737,13 @@ class Scheduler:
             self.interrupt_task(task.key, requeue=False)
             return
         job.ready.pop(task.key, None)
+        job.unfit.pop(task.key, None)
         job.blocked.discard(task.key)
         info = task.body.setdefault("executionInfo", {})
         info["result"] = "failure"
         info["failureInfo"] = dict(TASK_ENDED)
         self.complete_task(job, task)
+        self.account.wake()
 
     def delete_task(self, job: Job, task: Task) -> None:
         if task.state in ("running", "preparing"):
@@ -652,15 +751,11 @@ class Scheduler:
         self.account.delete_task_entity(job, task)
         if task.body.get("_nodeRoot") and task.body.get("nodeInfo"):
             shutil.rmtree(Path(task.body["_nodeRoot"]) / task.body["nodeInfo"]["taskRootDirectory"], ignore_errors=True)
-        job.body["_depsDirty"] = True
         self.account.wake()
 
     # ---- jobs --------------------------------------------------------------------------------
     def step_job(self, job: Job) -> None:
         state = job.state
-        if job.body.pop("_depsDirty", False) and job.blocked:
-            for key in list(job.blocked):
-                self.account.classify(job, job.tasks[key])
         if state == "active":
             self.check_job_limits(job)
         elif state == "disabling":
@@ -677,7 +772,7 @@ class Scheduler:
     def check_job_limits(self, job: Job) -> None:
         reason = job.body.pop("_checkComplete", None)
         if reason and job.body.get("onAllTasksComplete") == "terminatejob":
-            all_done = all(t.state == "completed" for t in job.tasks.values())
+            all_done = job.counts.completed == len(job.tasks)
             if all_done and (job.tasks or reason == "update"):
                 self.account.begin_terminate(job, "AllTasksComplete")
                 return
@@ -700,7 +795,7 @@ class Scheduler:
             if release and job.key not in releases:
                 releases[job.key] = {"state": "running", "startTime": iso_now()}
                 self.account.save(node)
-                self.spawn(self.run_job_release(pool, job, node))  # type: ignore[arg-type]
+                self.spawn(self.run_job_release(pool, job, node))
                 pending = True
             elif release and releases[job.key].get("state") == "running":
                 pending = True
@@ -716,6 +811,14 @@ class Scheduler:
 
     async def run_job_release(self, pool: Pool, job: Job, node: Node) -> None:
         release = job.body["jobReleaseTask"]
+        # Release runs after the job's running tasks were killed (and their processes reaped), and after a
+        # preparation still running on the node.
+        waits: list[asyncio.Task[Any]] = [h for h in self._killing.get(job.key, ()) if not h.done()]
+        prep = self._preps.get((job.key, node.key))
+        if prep is not None:
+            waits.append(prep)
+        if waits:
+            await asyncio.wait(waits)
         context = self.node_context(pool, node)
         limit = _duration(release.get("maxWallClockTime")) or timedelta(minutes=15)
         run = TaskRun(
@@ -726,7 +829,7 @@ class Scheduler:
             job_environment=job.body.get("commonEnvironmentSettings") or (),
         )
         outcome = await self.execute(context, run, limit)
-        info = self.outcome_info(outcome, context, 0)
+        info = outcome_info(outcome, context, 0)
         info.pop("retryCount", None)
         info["state"] = "completed"
         node.body.setdefault("_jobRelease", {})[job.key] = info
@@ -737,6 +840,7 @@ class Scheduler:
         for task in list(job.tasks.values()):
             self.account.forget(task)
         self.account.jobs.pop(job.key, None)
+        self._killing.pop(job.key, None)
         self.account.forget(job)
         for pool in self.account.pools.values():
             for node in pool.nodes.values():
