@@ -1,4 +1,5 @@
-"""The ASGI application: Batch REST routes behind Shared Key auth, request ids and fault injection."""
+"""The ASGI application: Batch REST routes behind Shared Key auth, api-version checks, request ids,
+fault injection and the request log."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,8 +22,9 @@ from starlette.routing import Route
 
 from batchforge.localbatch import auth
 from batchforge.localbatch.account import Account
-from batchforge.localbatch.api import files, jobs, pools, tasks
+from batchforge.localbatch.api import accountinfo, certificates, files, jobs, nodeusers, pools, tasks
 from batchforge.localbatch.api.common import base_url, json_response, read_json
+from batchforge.localbatch.api.versions import check_api_version
 from batchforge.localbatch.config import FaultSettings, ServiceConfig
 from batchforge.localbatch.errors import BatchApiError
 from batchforge.localbatch.faults import FaultInjector
@@ -31,7 +36,50 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 ADMIN_PREFIX = "/localbatch/"
+REQUEST_LOG = "requests.log"
+REQUEST_LOG_FLUSH_SECONDS = 1.0
+ERROR_CODE_KEY = "localbatch.error_code"
 log = logging.getLogger("batchforge.localbatch.app")
+
+
+class RequestLog:
+    """One JSON line per request in the data directory, written through a buffer.
+
+    The dispatch rate (about 1000 tasks/s) rules out a write or fsync per request: lines go to a 64 KiB
+    buffer that a background task flushes every second and the service flushes on shutdown, so a crash loses
+    at most the last second of log, never state.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] = open(path, "a", buffering=64 * 1024, encoding="utf-8")  # noqa: SIM115 - kept open
+
+    def write(self, request_id: str, method: str, path: str, status: int, code: str | None, ms: float) -> None:
+        if self._file.closed:  # a request still finishing after shutdown
+            return
+        line = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "requestId": request_id,
+            "method": method,
+            "path": path,
+            "status": status,
+            "code": code,
+            "ms": round(ms, 2),
+        }
+        self._file.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    async def flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(REQUEST_LOG_FLUSH_SECONDS)
+            self.flush()
 
 
 class DroppedConnection(Exception):
@@ -57,21 +105,31 @@ async def put_faults(request: Request) -> Response:
     return json_response({"settings": settings.model_dump(), "injected": {}})
 
 
-def build_app(config: ServiceConfig, account: Account, scheduler: Scheduler) -> BatchService:
+def build_app(
+    config: ServiceConfig, account: Account, scheduler: Scheduler, *, request_log: Path | None = None
+) -> BatchService:
+    """``request_log`` defaults to `requests.log` in the data directory (the parent of the nodes' folder)."""
+    requests_log = RequestLog(request_log or Path(scheduler.nodes_dir).parent / REQUEST_LOG)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        runner = asyncio.get_running_loop().create_task(scheduler.run())
+        loop = asyncio.get_running_loop()
+        runner = loop.create_task(scheduler.run())
+        flusher = loop.create_task(requests_log.flush_periodically())
         try:
             yield
         finally:
             await scheduler.stop()
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            for task in (runner, flusher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             account.store.flush()
+            requests_log.close()
 
     async def on_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BatchApiError)
+        request.scope[ERROR_CODE_KEY] = exc.code
         body = exc.body(base_url(request), request.scope.get("localbatch.request_id", ""))
         return Response(
             json.dumps(body),
@@ -88,6 +146,14 @@ def build_app(config: ServiceConfig, account: Account, scheduler: Scheduler) -> 
             error = BatchApiError(exc.status_code, "InvalidUri", "The requested URI does not represent any resource.")
         return await on_error(request, error)
 
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        # Batch answers an internal failure with its error body too; Starlette re-raises afterwards, so the
+        # traceback still reaches the service log.
+        error = BatchApiError(
+            500, "InternalError", "The server encountered an internal error. Please retry the request."
+        )
+        return await on_error(request, error)
+
     async def empty_list(request: Request) -> Response:
         return json_response({"odata.metadata": f"{base_url(request)}/$metadata#applications", "value": []})
 
@@ -97,25 +163,31 @@ def build_app(config: ServiceConfig, account: Account, scheduler: Scheduler) -> 
         *jobs.routes,
         *tasks.routes,
         *files.routes,
+        *nodeusers.routes,
+        *accountinfo.routes,
+        *certificates.routes,
         Route(ADMIN_PREFIX + "faults", get_faults, methods=["GET"]),
         Route(ADMIN_PREFIX + "faults", put_faults, methods=["PUT"]),
     ]
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={BatchApiError: on_error, HTTPException: on_http_error}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={BatchApiError: on_error, HTTPException: on_http_error, Exception: on_crash},
     )
     app.state.account = account
     app.state.scheduler = scheduler
     app.state.faults = FaultInjector(config.faults)
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    return BatchService(app, config)
+    return BatchService(app, config, requests_log)
 
 
 class BatchService:
     """Wraps the routes with what the service does to every request before and after routing."""
 
-    def __init__(self, app: Starlette, config: ServiceConfig) -> None:
+    def __init__(self, app: Starlette, config: ServiceConfig, requests_log: RequestLog) -> None:
         self.app = app
         self.config = config
+        self.requests_log = requests_log
 
     @property
     def faults(self) -> FaultInjector:
@@ -125,6 +197,21 @@ class BatchService:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        statuses: list[int] = []
+        try:
+            await self._handle(scope, receive, send, statuses.append)
+        finally:
+            self.requests_log.write(
+                scope.get("localbatch.request_id", ""),
+                scope["method"],
+                scope["path"],
+                statuses[-1] if statuses else 0,
+                scope.get(ERROR_CODE_KEY),
+                (time.perf_counter() - started) * 1000,
+            )
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, seen: Callable[[int], None]) -> None:
         request_id = str(uuid.uuid4())
         scope["localbatch.request_id"] = request_id
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -136,10 +223,12 @@ class BatchService:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *extra]
+                seen(int(message["status"]))
             await send(message)
 
         method: str = scope["method"]
         path: str = scope["path"]
+        query: str = scope.get("query_string", b"").decode("latin-1")
         fault = None if path.startswith(ADMIN_PREFIX) else self.faults.draw(method, path)
         try:
             if fault == "server_busy":
@@ -155,19 +244,15 @@ class BatchService:
             auth.verify(
                 method,
                 raw_path.decode("latin-1").split("?", 1)[0],
-                scope.get("query_string", b"").decode("latin-1"),
+                query,
                 headers,
                 self.config.account_name,
                 self.config.account_key,
             )
-            if not path.startswith(ADMIN_PREFIX) and b"api-version=" not in scope.get("query_string", b""):
-                raise BatchApiError(
-                    400,
-                    "MissingRequiredQueryParameter",
-                    "A query parameter that's mandatory for this request is not specified.",
-                    {"QueryParameterName": "api-version"},
-                )
+            if not path.startswith(ADMIN_PREFIX):
+                check_api_version(query)
         except BatchApiError as err:
+            scope[ERROR_CODE_KEY] = err.code
             request = Request(scope)
             response = Response(
                 json.dumps(err.body(base_url(request), request_id)),
@@ -182,8 +267,10 @@ class BatchService:
             return
 
         async def swallow(message: Message) -> None:
-            return None
+            if message["type"] == "http.response.start":
+                seen(int(message["status"]))
 
         await self.app(scope, receive, swallow)
+        scope[ERROR_CODE_KEY] = "ConnectionDropped"
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
         raise DroppedConnection("fault injection: connection dropped after the request was processed")

@@ -1,8 +1,12 @@
 """Shared Key authentication for the Batch data plane, checked the way the service checks it.
 
-The string to sign is the verb, eleven standard headers, the `ocp-*` headers sorted by name, then
-`/<account><path>` and the query parameters sorted by name (first value, decoded). For a request
-with a body verb and no Content-Length, the length counts as "0".
+The string to sign is the verb, eleven standard headers, the `ocp-*` headers sorted by name, then the
+canonicalized resource: `/<account><path>` and one `name:value` line per query parameter, names
+lowercased and sorted, values URL-decoded, a repeated parameter's values sorted and comma-joined. For
+a request with a body verb and no Content-Length, the length counts as "0".
+
+Every value of a repeated parameter is signed because the service acts on what it parses: signing only
+the first would let anyone holding a signed URL append `&$filter=...` and still pass.
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 from batchforge.localbatch.clock import now, parse_rfc1123
 from batchforge.localbatch.errors import BatchApiError
@@ -34,7 +38,13 @@ ALLOWED_CLOCK_SKEW = timedelta(minutes=15)
 
 
 def string_to_sign(
-    method: str, raw_path: str, raw_query: str, headers: Iterable[tuple[str, str]], account_name: str
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Iterable[tuple[str, str]],
+    account_name: str,
+    *,
+    lowercase_names: bool = True,
 ) -> str:
     lowered: dict[str, str] = {}
     ocp: list[tuple[str, str]] = []
@@ -51,13 +61,20 @@ def string_to_sign(
     text = "\n".join(parts) + "\n"
     for key, value in sorted(ocp):
         text += f"{key}:{value}\n"
-    text += f"/{account_name}{raw_path}"
-    query = parse_qs(raw_query, keep_blank_values=True)
-    for key in sorted(query):
-        value = query[key][0]
-        if value:
-            text += f"\n{key}:{value}"
-    return text
+    return text + canonicalized_resource(account_name, raw_path, raw_query, lowercase_names=lowercase_names)
+
+
+def canonicalized_resource(account_name: str, raw_path: str, raw_query: str, *, lowercase_names: bool = True) -> str:
+    values: dict[str, list[str]] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        values.setdefault(name.lower() if lowercase_names else name, []).append(value)
+    lines = [f"/{account_name}{raw_path}"]
+    for name in sorted(values):
+        # An empty value adds no line: the SDKs skip them, and an empty value selects nothing.
+        present: Sequence[str] = sorted(v for v in values[name] if v)
+        if present:
+            lines.append(f"{name}:{','.join(present)}")
+    return "\n".join(lines)
 
 
 def sign(key_b64: str, text: str) -> str:
@@ -104,5 +121,11 @@ def verify(
     if skew > ALLOWED_CLOCK_SKEW:
         raise _failed(f"Request date header too old or too far in the future: '{sent_at}'.")
     expected = sign(account_key, string_to_sign(method, raw_path, raw_query, headers, account_name))
-    if not hmac.compare_digest(expected, signature):
+    matched = hmac.compare_digest(expected, signature)
+    if not matched and any(name != name.lower() for name, _ in parse_qsl(raw_query, keep_blank_values=True)):
+        # The documented form lowercases parameter names; the azure-batch SDKs sign them as sent (15.x sends
+        # `timeOut`), a difference of case only, so that form passes too. Both sign every value.
+        text = string_to_sign(method, raw_path, raw_query, headers, account_name, lowercase_names=False)
+        matched = hmac.compare_digest(sign(account_key, text), signature)
+    if not matched:
         raise _failed("The MAC signature found in the HTTP request is not the same as any computed signature.")

@@ -122,7 +122,7 @@ def list_response(
         after, filter_text, select_text = -1, query.get("$filter"), query.get("$select")
     predicate = odata.parse_filter(filter_text)
     select = odata.parse_select(select_text)
-    page_size = _max_results(query.get("maxresults"))
+    page_size = max_results(query.get("maxresults"))
     base = base_url(request)
     items: list[dict[str, Any]] = []
     next_link = None
@@ -145,19 +145,29 @@ def list_response(
     return json_response(out)
 
 
-def _max_results(text: str | None) -> int:
+def max_results(text: str | None) -> int:
+    """`maxresults`: 1 to 1000 on every list operation, 1000 when absent."""
     if text is None:
         return MAX_PAGE
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1 or value > MAX_PAGE:
         raise BatchApiError(
             400,
             "InvalidQueryParameterValue",
             "Value for one of the query parameters specified in the request URI is invalid.",
             {"QueryParameterName": "maxresults", "QueryParameterValue": str(text)},
+        ) from None
+    if value < 1 or value > MAX_PAGE:
+        raise BatchApiError(
+            400,
+            "OutOfRangeQueryParameterValue",
+            "A query parameter specified in the request URI is outside the permissible range.",
+            {
+                "QueryParameterName": "maxresults",
+                "QueryParameterValue": str(text),
+                "Reason": f"maxresults must be between 1 and {MAX_PAGE}.",
+            },
         )
     return value
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from batchforge.localbatch.account import set_state
+from batchforge.localbatch.api.certificates import certificates_retired
 from batchforge.localbatch.api.common import (
     account,
     check_conditions,
@@ -20,10 +23,31 @@ from batchforge.localbatch.api.common import (
 )
 from batchforge.localbatch.errors import BatchApiError, missing_property
 
+CLOUD_SERVICES_MIGRATION_GUIDE = (
+    "https://learn.microsoft.com/azure/batch/batch-pool-cloud-service-to-virtual-machine-configuration"
+)
+
+
+def refuse_retired_pool_settings(body: dict[str, Any]) -> None:
+    """Pool settings of features Batch retired: refused with what to use instead, not silently ignored."""
+    if body.get("cloudServiceConfiguration") is not None:
+        raise BatchApiError(
+            400,
+            "FeatureNotSupported",
+            "Cloud Services Configuration pools were retired on 2024-02-29 and cannot be created. Use "
+            "virtualMachineConfiguration (Virtual Machine Configuration pools) instead; see "
+            f"{CLOUD_SERVICES_MIGRATION_GUIDE}.",
+            {"PropertyName": "cloudServiceConfiguration", "Reason": "Cloud Services pools were retired on 2024-02-29."},
+        )
+    if body.get("certificateReferences"):
+        raise certificates_retired("certificateReferences (Batch account certificates)")
+
 
 @endpoint
 async def add_pool(request: Request) -> Response:
-    pool = account(request).create_pool(await read_json(request))
+    body = await read_json(request)
+    refuse_retired_pool_settings(body)
+    pool = account(request).create_pool(body)
     return done_response(request, 201, pool)
 
 
@@ -166,42 +190,6 @@ async def set_scheduling(request: Request) -> Response:
     return done_response(request, 200)
 
 
-NODE_COUNT_FIELDS = (
-    "creating",
-    "idle",
-    "offline",
-    "preempted",
-    "rebooting",
-    "reimaging",
-    "running",
-    "starting",
-    "startTaskFailed",
-    "leavingPool",
-    "unknown",
-    "unusable",
-    "waitingForStartTask",
-    "deallocated",
-    "deallocating",
-    "upgradingOS",
-)
-_FIELD_OF_STATE = {name.lower(): name for name in NODE_COUNT_FIELDS}
-
-
-@endpoint
-async def node_counts(request: Request) -> Response:
-    values = []
-    for pool in account(request).pools.values():
-        counts = {kind: dict.fromkeys(NODE_COUNT_FIELDS, 0) for kind in ("dedicated", "lowPriority")}
-        for node in pool.nodes.values():
-            bucket = counts["dedicated" if node.body.get("isDedicated", True) else "lowPriority"]
-            field = _FIELD_OF_STATE.get(node.state, "unknown")
-            bucket[field] += 1
-        for bucket in counts.values():
-            bucket["total"] = sum(bucket.values())
-        values.append({"poolId": pool.id, **counts})
-    return json_response({"value": values})
-
-
 POOL = "/pools/{pool_id}"
 NODE = POOL + "/nodes/{node_id}"
 routes = [
@@ -222,5 +210,4 @@ routes = [
     Route(NODE + "/reboot", reboot_node, methods=["POST"]),
     Route(NODE + "/disablescheduling", set_scheduling, methods=["POST"]),
     Route(NODE + "/enablescheduling", set_scheduling, methods=["POST"]),
-    Route("/nodecounts", node_counts, methods=["GET"]),
 ]
