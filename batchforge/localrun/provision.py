@@ -6,9 +6,9 @@ as the Pulumi components upload them; the pool's start task then references them
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,8 +29,19 @@ class PoolWriter(Protocol):
 
     def update_pool(self, pool_id: str, pool: batch_models.BatchPoolUpdateOptions, **kwargs: Any) -> None: ...
 
+    def evaluate_pool_auto_scale(
+        self, pool_id: str, evaluate_auto_scale_options: batch_models.BatchPoolEvaluateAutoScaleOptions, **kwargs: Any
+    ) -> batch_models.AutoScaleRun: ...
+
+    def enable_pool_auto_scale(
+        self, pool_id: str, enable_auto_scale_options: batch_models.BatchPoolEnableAutoScaleOptions, **kwargs: Any
+    ) -> None: ...
+
 
 DEFAULT_LOCAL_NODES = 2
+# Azure's shortest interval is 5 minutes; a local run should not wait that long for its pool to grow
+# once its tasks are queued. 30 s is the metrics' sampling period: each evaluation sees a new sample.
+LOCAL_EVALUATION_INTERVAL = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -42,35 +53,26 @@ class ProvisionedPool:
     local_scale_note: str | None = None
 
 
-def local_scale_note(pool: PoolConfig) -> str | None:
-    """Why an autoscale pool runs at a fixed size locally, or None when its formula works here as written.
-
-    The local service evaluates plain arithmetic formulas only; one built on samples of the account's
-    metrics ($PendingTasks.GetSample(...)), or one that asks for no nodes while nothing is queued yet,
-    would leave the pool empty and the run waiting forever.
-    """
-    if not pool.scale.is_autoscale or pool.scale.formula is None:
+def formula_problem(client: PoolWriter, pool_id: str, formula: str) -> str | None:
+    """What the local service reports when it evaluates the formula on the pool now, or None if it works."""
+    run = client.evaluate_pool_auto_scale(
+        pool_id, batch_models.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula=formula)
+    )
+    if run.error is None:
         return None
-    from batchforge.localbatch.autoscale import evaluate
-
-    outcome = evaluate(pool.scale.formula, current_dedicated=0, current_low_priority=0)
-    if outcome.error is not None:
-        detail = next((item["value"] for item in outcome.error.get("values", []) if item.get("name") == "Message"), "")
-        # The evaluator renames $Variables internally; show them as the formula spells them.
-        detail = re.sub(r"\bv_(\w+)", r"$\1", str(detail))
-        return f"the local service cannot evaluate its autoscale formula ({detail})"
-    if not (outcome.target_dedicated or 0) + (outcome.target_low_priority or 0):
-        return "its autoscale formula asks for no nodes before any task is queued"
-    return None
+    details = [item.value for item in run.error.error_values or [] if item.name == "Message" and item.value]
+    return f"{run.error.code}: {'; '.join(details) or run.error.message}"
 
 
-def with_fixed_scale(options: batch_models.BatchPoolCreateOptions, nodes: int) -> batch_models.BatchPoolCreateOptions:
-    options.enable_auto_scale = False
-    options.auto_scale_formula = None
-    options.auto_scale_evaluation_interval = None
-    options.target_dedicated_nodes = nodes
-    options.target_low_priority_nodes = 0
-    return options
+def fall_back_to_fixed_scale(client: PoolWriter, pool_id: str, nodes: int) -> None:
+    """Keep autoscale enabled (the pool's shape stays the stack's) with a formula that asks for `nodes`."""
+    client.enable_pool_auto_scale(
+        pool_id,
+        batch_models.BatchPoolEnableAutoScaleOptions(
+            auto_scale_formula=f"$TargetDedicatedNodes = {nodes}; $TargetLowPriorityNodes = 0;",
+            auto_scale_evaluation_interval=LOCAL_EVALUATION_INTERVAL,
+        ),
+    )
 
 
 def start_task_files(
@@ -93,27 +95,36 @@ def provision_pools(
 ) -> list[ProvisionedPool]:
     """Uploads start-task files and creates each pool; an existing pool gets the current start task.
 
-    Autoscale pools whose formula cannot size them locally run at ``local_nodes`` fixed nodes (and say so).
+    Autoscale pools keep their formula, evaluated every 30 s; one the local service reports an error for
+    when the pool is created runs at ``local_nodes`` fixed nodes instead (and says why).
     """
     names = pool_ids(config)
     provisioned: list[ProvisionedPool] = []
     for pool in config.pools:
         files, uploads = start_task_files(pool, repo_root, resources_container_url)
         upload(uploads)
-        options = pool_create_options(pool, names[pool.id], files, subnet_id=config.network.subnet_id)
-        note = local_scale_note(pool)
-        if note is not None:
-            options = with_fixed_scale(options, local_nodes)
-            note = f"{note}: running it locally at {local_nodes} fixed node(s)"
+        pool_id = names[pool.id]
+        options = pool_create_options(pool, pool_id, files, subnet_id=config.network.subnet_id)
+        if options.enable_auto_scale:
+            options.auto_scale_evaluation_interval = LOCAL_EVALUATION_INTERVAL
+        note = None
         try:
             client.create_pool(options)
             created = True
         except ResourceExistsError:
             # Same id = same replacement-forcing properties; the start task may still have changed.
             client.update_pool(
-                names[pool.id],
+                pool_id,
                 batch_models.BatchPoolUpdateOptions(start_task=options.start_task, metadata=options.metadata),
             )
             created = False
-        provisioned.append(ProvisionedPool(pool.id, names[pool.id], created, len(files), note))
+        if created and options.enable_auto_scale and options.auto_scale_formula:
+            problem = formula_problem(client, pool_id, options.auto_scale_formula)
+            if problem is not None:
+                fall_back_to_fixed_scale(client, pool_id, local_nodes)
+                note = (
+                    f"the local service cannot evaluate its autoscale formula ({problem}): "
+                    f"running it locally at {local_nodes} fixed node(s)"
+                )
+        provisioned.append(ProvisionedPool(pool.id, pool_id, created, len(files), note))
     return provisioned

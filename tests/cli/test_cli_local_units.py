@@ -15,7 +15,7 @@ from batchforge.config import validate_stack_data
 from batchforge.config.naming import pool_ids
 from batchforge.core import InvalidInput
 from batchforge.localrun.health import blocking_problems, node_warnings
-from batchforge.localrun.provision import local_scale_note, provision_pools
+from batchforge.localrun.provision import LOCAL_EVALUATION_INTERVAL, provision_pools
 
 _IMAGE = {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server"}
 
@@ -46,6 +46,9 @@ class _Pools:
         self.created: list[batch_models.BatchPoolCreateOptions] = []
         self.updated: list[tuple[str, batch_models.BatchPoolUpdateOptions]] = []
         self.existing = set(existing)
+        self.evaluated: list[str] = []
+        self.enabled: list[tuple[str, batch_models.BatchPoolEnableAutoScaleOptions]] = []
+        self.formula_error: dict[str, Any] | None = None
 
     def create_pool(self, pool: batch_models.BatchPoolCreateOptions, **_: Any) -> None:
         if pool.id in self.existing:
@@ -54,6 +57,18 @@ class _Pools:
 
     def update_pool(self, pool_id: str, pool: batch_models.BatchPoolUpdateOptions, **_: Any) -> None:
         self.updated.append((pool_id, pool))
+
+    def evaluate_pool_auto_scale(
+        self, pool_id: str, options: batch_models.BatchPoolEvaluateAutoScaleOptions, **_: Any
+    ) -> batch_models.AutoScaleRun:
+        self.evaluated.append(options.auto_scale_formula)
+        outcome = {"error": self.formula_error} if self.formula_error else {"results": "$TargetDedicatedNodes=1"}
+        return batch_models.AutoScaleRun({"timestamp": "2026-01-01T00:00:00Z", **outcome})
+
+    def enable_pool_auto_scale(
+        self, pool_id: str, options: batch_models.BatchPoolEnableAutoScaleOptions, **_: Any
+    ) -> None:
+        self.enabled.append((pool_id, options))
 
 
 def test_pools_get_start_task_blobs_and_component_names(tmp_path):
@@ -80,23 +95,34 @@ def test_an_existing_pool_gets_the_current_start_task(tmp_path):
     assert client.updated[0][1].start_task.command_line == "sh setup/prep.sh"
 
 
-def test_sample_based_autoscale_runs_at_a_fixed_local_size_and_says_why(tmp_path):
-    config = _stack(tmp_path, {"formula": "$TargetLowPriorityNodes = min(4, $PendingTasks.GetSample(1));"})
-    assert "cannot evaluate its autoscale formula" in (local_scale_note(config.pools[0]) or "")
+def test_a_formula_the_service_reports_an_error_for_runs_at_a_fixed_local_size_and_says_why(tmp_path):
+    config = _stack(tmp_path, {"formula": "$TargetLowPriorityNodes = min(4, $NoSuchMetric.GetSample(1));"})
     client = _Pools()
+    client.formula_error = {
+        "code": "AutoScalingFormulaEvaluationError",
+        "message": "An error occurred when evaluating the autoscale formula.",
+        "values": [{"name": "Message", "value": "Line 1, Col 35: Undefined symbol: $NoSuchMetric"}],
+    }
     (done,) = provision_pools(client, config, tmp_path, "http://h/acct/resources", lambda _: None, local_nodes=3)
-    assert done.local_scale_note is not None and done.local_scale_note.endswith("at 3 fixed node(s)")
-    options = client.created[0]
-    assert options.enable_auto_scale is False and options.auto_scale_formula is None
-    assert options.target_dedicated_nodes == 3
+    assert done.local_scale_note == (
+        "the local service cannot evaluate its autoscale formula (AutoScalingFormulaEvaluationError: "
+        "Line 1, Col 35: Undefined symbol: $NoSuchMetric): running it locally at 3 fixed node(s)"
+    )
+    ((pool_id, enabled),) = client.enabled
+    assert pool_id == done.pool_id
+    assert enabled.auto_scale_formula == "$TargetDedicatedNodes = 3; $TargetLowPriorityNodes = 0;"
 
 
-def test_arithmetic_autoscale_is_kept_as_written(tmp_path):
-    config = _stack(tmp_path, {"formula": "$TargetDedicatedNodes = 2;"})
-    assert local_scale_note(config.pools[0]) is None
+def test_a_sample_based_formula_is_kept_as_written_and_evaluated_every_30_seconds(tmp_path):
+    formula = "$TargetLowPriorityNodes = min(4, $PendingTasks.GetSample(1));"
+    config = _stack(tmp_path, {"formula": formula})
     client = _Pools()
-    provision_pools(client, config, tmp_path, "http://h/acct/resources", lambda _: None)
-    assert client.created[0].enable_auto_scale is True
+    (done,) = provision_pools(client, config, tmp_path, "http://h/acct/resources", lambda _: None)
+    assert done.local_scale_note is None and client.enabled == []
+    assert client.evaluated == [formula]
+    options = client.created[0]
+    assert options.enable_auto_scale is True and options.auto_scale_formula == formula
+    assert options.auto_scale_evaluation_interval == LOCAL_EVALUATION_INTERVAL
 
 
 class _Health:

@@ -369,7 +369,8 @@ def test_resize_and_autoscale(client: BatchClient) -> None:
         pool_id,
         m.BatchPoolEvaluateAutoScaleOptions(auto_scale_formula="$TargetDedicatedNodes = $PendingTasks.GetSample(1);"),
     )
-    assert run.error is not None and "PendingTasks" in run.error.error_values[0].value
+    assert run.error is not None  # a doubleVec is not a node count
+    assert run.error.error_values[0].value == "Line 1, Col 1: $TargetDedicatedNodes must be a double, not a doubleVec"
     client.disable_pool_auto_scale(pool_id)
     assert client.get_pool(pool_id).enable_auto_scale is False
     client.begin_delete_pool(pool_id, polling_interval=0.1).result()
