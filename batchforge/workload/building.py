@@ -33,6 +33,7 @@ from batchforge.workload.model import (
     UserIdentity,
     Workload,
 )
+from batchforge.workload.task_logs import log_output_file
 from batchforge.workload.templates import Template, literal_template
 
 Values = Mapping[str, object]
@@ -49,6 +50,7 @@ class BuildContext:
     # Repo-relative source (as written in the file) -> the uploaded files it stands for.
     local_assets: Mapping[str, Sequence[LocalAsset]]
     local_folders: frozenset[str]
+    upload_logs: bool = True
 
     @property
     def identity(self) -> bm.BatchNodeIdentityReference | None:
@@ -257,6 +259,7 @@ class TaskBuilder:
             for output in template.output_files
         ]
         self._output_cache: dict[tuple[str, str], bm.OutputFile] = {}
+        self._upload_logs = context.upload_logs
         self._fixed: dict[str, Any] = {}
         constraints = task_constraints(template.constraints)
         if constraints is not None:
@@ -310,8 +313,11 @@ class TaskBuilder:
             files = [*files, fast_model(bm.ResourceFile, own)]
         if files:
             data["resourceFiles"] = files
-        if self._outputs:
-            data["outputFiles"] = [self._output_file(task_id, row, *output) for output in self._outputs]
+        if self._outputs or self._upload_logs:
+            outputs = [self._output_file(task_id, row, *output) for output in self._outputs]
+            if self._upload_logs:
+                outputs.append(log_output_file(self._outputs_url, self._job_id, task_id, self._identity))
+            data["outputFiles"] = outputs
         if self._dependency_ids or self._dependency_ranges:
             dependencies: dict[str, Any] = {}
             if self._dependency_ids:

@@ -232,8 +232,9 @@ class OutputFileSpec(_Strict):
     destination: str | None = Field(
         default=None,
         min_length=1,
-        description="Blob path under '<job id>/': a folder for wildcard patterns, the blob name for one file; "
-        "default: the task id",
+        description="Blob path under '<job id>/'. A pattern with a wildcard uploads into this folder "
+        "('out/*.json' + 'results' -> '<job id>/results/a.json'); a pattern without one uploads one file and this "
+        "is its blob name ('answer.txt' + 'answers/{index}.txt'), so it must differ per task; default: the task id",
     )
     upload_condition: Literal["tasksuccess", "taskfailure", "taskcompletion"] = "taskcompletion"
 
@@ -528,6 +529,12 @@ class Workload(_Strict):
         default="terminatejob", description="terminatejob: the job completes once every task has"
     )
     on_task_failure: Literal["noaction", "performexitoptionsjobaction"] = "noaction"
+    # None (not False) by default keeps the key out of the content hash, so existing job ids stay the same.
+    upload_logs: bool | None = Field(
+        default=None,
+        description="Upload every task's stdout.txt and stderr.txt to the outputs container "
+        "('<job id>/logs/<task id>/') when it completes, so they outlive the node (default: true)",
+    )
     tasks: Tasks
 
     _source: str = PrivateAttr(default="workload")

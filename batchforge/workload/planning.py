@@ -18,6 +18,7 @@ from batchforge.workload.checks import graph_problems, template_problems
 from batchforge.workload.expansion import PerFileInput, TaskGroup, collector_paused, task_groups
 from batchforge.workload.local_inputs import local_assets, local_input_problems, per_file_local_inputs
 from batchforge.workload.model import HASH_LENGTH, BlobPrefixSource, Workload
+from batchforge.workload.output_collisions import output_collision_problems
 
 # Lists blob names under a prefix of a container URL (injected in tests; default: azure-storage-blob).
 BlobLister = Callable[[str, str], Iterable[str]]
@@ -107,9 +108,17 @@ def iter_tasks(groups: Sequence[TaskGroup], context: BuildContext) -> Iterator[b
             yield build(row)
 
 
-def _all_tasks(groups: Sequence[TaskGroup], context: BuildContext) -> list[bm.BatchTaskCreateOptions]:
+def _built_groups(
+    groups: Sequence[TaskGroup], context: BuildContext
+) -> list[tuple[TaskGroup, list[bm.BatchTaskCreateOptions]]]:
+    """Every group with its built tasks, in :func:`iter_tasks` order (checks need to know each task's group)."""
+    ordered = sorted(groups, key=lambda group: group.template.depends_on is not None)
     with collector_paused():
-        return list(iter_tasks(groups, context))
+        built = []
+        for group in ordered:
+            build = TaskBuilder(group, context).build
+            built.append((group, [build(row) for row in group.rows()]))
+        return built
 
 
 def plan_job(
@@ -151,7 +160,17 @@ def plan_job(
     digests.append(("pool", target.pool_ids[workload.pool]))
     short_hash = content_hash(workload, digests)
     job_id = f"{workload.id}-{short_hash}"
-    context = BuildContext(job_id=job_id, target=target, local_assets=assets, local_folders=folders)
+    context = BuildContext(
+        job_id=job_id,
+        target=target,
+        local_assets=assets,
+        local_folders=folders,
+        upload_logs=workload.upload_logs is not False,
+    )
+    built = _built_groups(groups, context)
+    collisions = output_collision_problems(built, job_id, workload.source)
+    if collisions:
+        raise InvalidInput(collisions)
     uses_dependencies = any(
         group.template.depends_on is not None and (group.template.depends_on.ids or group.template.depends_on.ranges)
         for group in groups
@@ -162,7 +181,7 @@ def plan_job(
         workload_name=workload.id,
         content_hash=short_hash,
         job=job,
-        tasks=_all_tasks(groups, context),
+        tasks=[task for _, tasks in built for task in tasks],
         all_tasks_complete_mode=bm.BatchAllTasksCompleteMode(workload.on_all_tasks_complete),
         uploads=sorted(uploads.values(), key=lambda upload: upload.blob_name),
     )

@@ -26,6 +26,8 @@ FULL = """
 id: full
 pool: gpu
 displayName: everything at once
+# Task logs' output file is tested in test_workload_output_collisions.py; here only the declared ones.
+uploadLogs: false
 priority: -5
 maxParallelTasks: 4
 constraints: {maxWallClockTime: PT2H, maxTaskRetryCount: 3}
