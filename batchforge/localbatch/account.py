@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from batchforge.localbatch import autopools, jobmanager
 from batchforge.localbatch.clock import check_duration_value as check_duration
 from batchforge.localbatch.clock import iso_now, new_etag
 from batchforge.localbatch.dependencies import numeric_id
@@ -369,23 +370,14 @@ class Account:
     def create_job(self, body: dict[str, Any]) -> Job:
         job_id = require_id(body)
         pool_info = body.get("poolInfo")
-        if not isinstance(pool_info, dict):
-            raise missing_property("poolInfo")
-        if not pool_info.get("poolId"):
-            if pool_info.get("autoPoolSpecification"):
-                raise BatchApiError(
-                    400, "FeatureNotSupported", "Auto pools are not supported by the local Batch service."
-                )
-            raise missing_property("poolInfo.poolId")
+        auto_pool = autopools.auto_pool_spec(pool_info)
+        assert isinstance(pool_info, dict)
         if key_of(job_id) in self.jobs:
             existing = self.jobs[key_of(job_id)]
             if existing.state == "deleting":
                 raise BatchApiError(409, "JobBeingDeleted", "The specified job has been marked for deletion.")
             raise already_exists("Job", "job")
-        if body.get("jobManagerTask"):
-            raise BatchApiError(
-                400, "FeatureNotSupported", "Job manager tasks are not supported by the local Batch service."
-            )
+        manager = jobmanager.checked_spec(body["jobManagerTask"]) if body.get("jobManagerTask") is not None else None
         constraints = dict(body.get("constraints") or {})
         check_duration("constraints.maxWallClockTime", constraints.get("maxWallClockTime"))
         constraints.setdefault("maxWallClockTime", MAX_DURATION)
@@ -404,6 +396,18 @@ class Account:
                 "A job release task requires a job preparation task.",
                 {"PropertyName": "jobReleaseTask"},
             )
+        pool_id = pool_info.get("poolId")
+        scheduling_error = None
+        owned_pool = None
+        if auto_pool is not None:
+            # Batch takes the job and reports a pool it cannot create as the job's scheduling error.
+            try:
+                pool = autopools.create_for(self, auto_pool)
+            except BatchApiError as err:
+                scheduling_error = autopools.scheduling_error(err)
+            else:
+                pool_id = pool.id
+                owned_pool = autopools.record(auto_pool, pool)
         now = iso_now()
         job_body = copy.deepcopy(body)
         job_body.update(
@@ -418,9 +422,16 @@ class Account:
                 "constraints": constraints,
                 "onAllTasksComplete": body.get("onAllTasksComplete", "noaction"),
                 "onTaskFailure": body.get("onTaskFailure", "noaction"),
-                "executionInfo": {"startTime": now, "poolId": pool_info["poolId"]},
+                "executionInfo": {"startTime": now, **({"poolId": pool_id} if pool_id else {})},
             }
         )
+        if manager is not None:
+            job_body["jobManagerTask"] = copy.deepcopy(manager)
+        if owned_pool is not None:
+            job_body[autopools.AUTO_POOL_KEY] = owned_pool
+        if scheduling_error is not None:
+            job_body["state"] = "completed"
+            job_body["executionInfo"].update({"endTime": now, "schedulingError": scheduling_error})
         for name in ("jobPreparationTask", "jobReleaseTask"):
             if name in job_body:
                 default_id = "jobpreparation" if name == "jobPreparationTask" else "jobrelease"
@@ -431,6 +442,9 @@ class Account:
         job = Job(key=key_of(job_id), seq=self.next_seq(), body=job_body)
         self.jobs[job.key] = job
         self.save(job)
+        if manager is not None and scheduling_error is None:
+            # Added before any other task can be, so it is first in the job's queue.
+            self.add_task(job, jobmanager.task_body(manager))
         self.wake()
         return job
 
@@ -477,7 +491,9 @@ class Account:
                 elif name == "metadata":
                     job.body.pop("metadata", None)
         if "poolInfo" in body:
-            job.body.setdefault("executionInfo", {})["poolId"] = job.body["poolInfo"].get("poolId")
+            info = job.body.setdefault("executionInfo", {})
+            # A poolInfo with an auto pool specification (a client's read-modify-write) keeps the job's pool.
+            info["poolId"] = job.body["poolInfo"].get("poolId") or info.get("poolId")
         self.save(job)
         job.body["_checkComplete"] = "update"
         self.wake()
@@ -618,6 +634,7 @@ class Account:
         else:
             job.blocked.discard(task.key)
             job.ready[task.key] = None
+            jobmanager.to_front(job, task)
 
     def requeue_task(self, job: Job, task: Task, now: str) -> None:
         """A running task goes back to active as when its node reboots; no retry is consumed."""

@@ -46,6 +46,7 @@ class Entity:
 class Node(Entity):
     pool_key: str = ""
     running: dict[str, int] = field(default_factory=dict)  # task key -> slots held
+    exclusive: str | None = None  # the key of a job manager task running here with runExclusive
 
     def add_urls(self, out: dict[str, Any], base_url: str) -> None:
         out["url"] = f"{base_url}/pools/{quote(self.body.get('_poolId', ''), safe='')}/nodes/{quote(self.id, safe='')}"
@@ -104,7 +105,11 @@ class Job(Entity):
 
     @property
     def pool_key(self) -> str:
-        return key_of(str(self.body.get("poolInfo", {}).get("poolId", "")))
+        # executionInfo.poolId is the pool the job is on: poolInfo has no poolId when it is an auto pool.
+        pool_id = (self.body.get("poolInfo") or {}).get("poolId") or (self.body.get("executionInfo") or {}).get(
+            "poolId"
+        )
+        return key_of(str(pool_id or ""))
 
 
 def add_node_info_urls(node_info: dict[str, Any] | None, base_url: str) -> None:

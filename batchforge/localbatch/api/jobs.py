@@ -19,13 +19,20 @@ from batchforge.localbatch.api.common import (
     list_response,
     read_json,
 )
+from batchforge.localbatch.api.pools import refuse_retired_pool_settings
 from batchforge.localbatch.entities import Entity, Node, add_node_info_urls
 from batchforge.localbatch.errors import BatchApiError
 
 
 @endpoint
 async def add_job(request: Request) -> Response:
-    job = account(request).create_job(await read_json(request))
+    body = await read_json(request)
+    pool_info = body.get("poolInfo")
+    auto_pool = pool_info.get("autoPoolSpecification") if isinstance(pool_info, dict) else None
+    if isinstance(auto_pool, dict) and isinstance(auto_pool.get("pool"), dict):
+        # Refused at once, as for Pool - Add, rather than as a scheduling error after the job was taken.
+        refuse_retired_pool_settings(auto_pool["pool"])
+    job = account(request).create_job(body)
     return done_response(request, 201, job)
 
 
@@ -105,7 +112,7 @@ async def prep_release_status(request: Request) -> Response:
 
     def render(entity: Entity) -> dict[str, Any]:
         assert isinstance(entity, Node)
-        node_info = {"poolId": job.body["poolInfo"]["poolId"], "nodeId": entity.id}
+        node_info = {"poolId": pool.id if pool else "", "nodeId": entity.id}
         add_node_info_urls(node_info, base)
         out: dict[str, Any] = {**node_info}
         for field, source in (

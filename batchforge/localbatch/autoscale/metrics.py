@@ -11,7 +11,7 @@ from datetime import datetime
 from batchforge.localbatch.account import Account
 from batchforge.localbatch.autoscale.evaluator import PoolState
 from batchforge.localbatch.autoscale.samples import SampleHistory
-from batchforge.localbatch.entities import Pool, key_of
+from batchforge.localbatch.entities import Pool
 
 USABLE_NODE_STATES = ("idle", "running")
 _RUNNING_TASK_STATES = ("preparing", "running")
@@ -40,7 +40,7 @@ def observe(account: Account, pool: Pool, now: datetime) -> None:
 def pool_sample(account: Account, pool: Pool) -> dict[str, float]:
     active = running = succeeded = failed = 0
     for job in account.jobs.values():
-        if key_of(str((job.body.get("poolInfo") or {}).get("poolId", ""))) != pool.key:
+        if job.pool_key != pool.key:
             continue
         job_active = 0
         for task in job.tasks.values():

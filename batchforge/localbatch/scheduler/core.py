@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from batchforge.localbatch import autoscale, execution
+from batchforge.localbatch import autopools, autoscale, execution, jobmanager
 from batchforge.localbatch.account import MAX_DURATION, Account, set_state
 from batchforge.localbatch.agents import AgentCrashed
 from batchforge.localbatch.clock import iso, iso_now, now, parse_duration, parse_iso
@@ -439,6 +439,7 @@ class Scheduler:
         for node in nodes:
             node.running[task.key] = need
             self.node_counters(node)
+        jobmanager.occupy(task, nodes)
         contexts = [self.node_context(pool, n) for n in nodes]
         run = TaskRun(
             kind="task",
@@ -632,6 +633,7 @@ class Scheduler:
 
     def release_slots(self, task_key: str, nodes: list[Node]) -> None:
         for node in nodes:
+            jobmanager.vacate(node, task_key)
             if node.running.pop(task_key, None) is not None:
                 self.node_counters(node)
 
@@ -678,6 +680,9 @@ class Scheduler:
                 self._retention, (deadline, task.body["_nodeRoot"], task.body["nodeInfo"]["taskRootDirectory"])
             )
         self.account.save(task)  # counts it and tells its dependents
+        if jobmanager.kills_job(task):
+            # Before the exit options' job action: the manager's completion is what ends the job.
+            self.account.begin_terminate(job, "JMComplete")
         if job.body.get("onTaskFailure") == "performexitoptionsjobaction":
             action = options.get("jobAction", "none")
             if action == "terminate":
@@ -808,6 +813,7 @@ class Scheduler:
         job.body.setdefault("executionInfo", {})["endTime"] = iso_now()
         job.ready.clear()
         self.account.save(job)
+        autopools.job_ended(self.account, job)
 
     async def run_job_release(self, pool: Pool, job: Job, node: Node) -> None:
         release = job.body["jobReleaseTask"]
@@ -842,6 +848,7 @@ class Scheduler:
         self.account.jobs.pop(job.key, None)
         self._killing.pop(job.key, None)
         self.account.forget(job)
+        autopools.job_ended(self.account, job)
         for pool in self.account.pools.values():
             for node in pool.nodes.values():
                 changed = node.body.get("_jobPrep", {}).pop(job.key, None) is not None

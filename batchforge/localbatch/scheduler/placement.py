@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from batchforge.localbatch import jobmanager
 from batchforge.localbatch.entities import Job, Node, Pool, Task
 
 SCHEDULABLE_NODE_STATES = ("idle", "running")
@@ -42,7 +43,9 @@ def choose_nodes(pool: Pool, job: Job, task: Task, nodes: list[Node]) -> list[No
     """The nodes to run the task on now, or None when not enough of them have room for it."""
     need, instances = needs(task)
     slots = pool.slots_per_node
-    usable = [n for n in nodes if slots - n.used_slots >= need and not prep_failed(job, n)]
+    usable = [
+        n for n in nodes if slots - n.used_slots >= need and not prep_failed(job, n) and jobmanager.may_run_on(task, n)
+    ]
     if len(usable) < instances:
         return None
     if (pool.body.get("taskSchedulingPolicy") or {}).get("nodeFillType") == "pack":
