@@ -49,8 +49,10 @@ def pool_id(client: BatchClient) -> str:
     return new_pool(client)
 
 
-def job_with_manager(client: BatchClient, pool_id: str, manager: m.BatchJobManagerTask, **options: object) -> str:
-    job_id = unique("jm")
+def job_with_manager(
+    client: BatchClient, pool_id: str, manager: m.BatchJobManagerTask, *, job_id: str | None = None, **options: object
+) -> str:
+    job_id = job_id or unique("jm")
     client.create_job(
         m.BatchJobCreateOptions(
             id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id), job_manager_task=manager, **options
@@ -170,17 +172,11 @@ def test_malformed_manager_is_refused_and_creates_no_job(client: BatchClient, po
     ):
         job_id = unique("jm-bad")
         with pytest.raises(HttpResponseError) as refused:
-            job_with_manager_id(client, pool_id, manager, job_id)
+            job_with_manager(client, pool_id, manager, job_id=job_id)
         details = {d.code: d.message for d in refused.value.error.details or []}
         assert refused.value.status_code == 400 and details["PropertyName"] == property_name
         with pytest.raises(ResourceNotFoundError):
             client.get_job(job_id)
-
-
-def job_with_manager_id(client: BatchClient, pool_id: str, manager: m.BatchJobManagerTask, job_id: str) -> None:
-    client.create_job(
-        m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id), job_manager_task=manager)
-    )
 
 
 def test_manager_on_an_auto_pool_takes_the_pool_with_the_job(client: BatchClient) -> None:
