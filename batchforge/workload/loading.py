@@ -13,6 +13,7 @@ from batchforge.workload.checks import graph_problems, static_problems, template
 from batchforge.workload.expansion import task_groups
 from batchforge.workload.local_inputs import local_input_problems, per_file_local_inputs
 from batchforge.workload.model import Workload
+from batchforge.workload.service_rules import workload_rule_problems
 
 WORKLOADS_DIR = "workloads"
 
@@ -48,7 +49,7 @@ def validate_workload_data(data: Any, source: str, repo_root: Path | None = None
     except ValidationError as exc:
         raise InvalidInput(problems_from_validation_error(exc, Workload, source)) from None
     workload._source = source
-    problems = static_problems(workload, source)
+    problems = [*static_problems(workload, source), *workload_rule_problems(workload, source)]
     per_file_inputs = None
     all_known = workload.tasks.per_file is None
     if repo_root is not None:

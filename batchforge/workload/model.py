@@ -44,6 +44,10 @@ _PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION = TypeAdapter(timedelta)
 
 TASK_ID_RULE = f"must be 1-{MAX_TASK_ID_LENGTH} letters, digits, hyphens or underscores"
+# The service's integers are 32-bit (exit codes, slots, counts); sweep ranges are bounded before any expansion.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+MAX_RANGE_BOUND = 2**53
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 
 
 class _Strict(BaseModel):
@@ -265,12 +269,12 @@ class ExitAction(_Strict):
 
 
 class ExitCodeAction(ExitAction):
-    code: int
+    code: Int32
 
 
 class ExitCodeRangeAction(ExitAction):
-    start: int
-    end: int
+    start: Int32
+    end: Int32
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -295,7 +299,7 @@ class ExitConditions(_Strict):
 class MultiInstance(_Strict):
     """MPI-style work: one task on several nodes; the coordination command runs on all of them first."""
 
-    number_of_instances: int = Field(default=1, ge=1, description="Compute nodes the task needs")
+    number_of_instances: int = Field(default=1, ge=1, le=INT32_MAX, description="Compute nodes the task needs")
     coordination_command_line: str = Field(min_length=1)
     common_resource_files: list[ResourceFileSpec] = Field(default_factory=list)
 
@@ -314,7 +318,9 @@ class TaskTemplate(_Strict):
     environment: Environment = Field(default_factory=dict)
     constraints: TaskConstraints | None = None
     user_identity: UserIdentity | None = None
-    required_slots: int | None = Field(default=None, ge=1, description="Scheduling slots the task occupies")
+    required_slots: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="Scheduling slots the task occupies"
+    )
     depends_on: DependsOn | None = None
     multi_instance: MultiInstance | None = None
     exit_conditions: ExitConditions | None = None
@@ -340,9 +346,9 @@ class ListedTask(TaskTemplate):
 class IntRange(_Strict):
     """start, start+step, ... up to and including stop when reached."""
 
-    start: int
-    stop: int
-    step: int = Field(default=1, gt=0)
+    start: int = Field(ge=-MAX_RANGE_BOUND, le=MAX_RANGE_BOUND)
+    stop: int = Field(ge=-MAX_RANGE_BOUND, le=MAX_RANGE_BOUND)
+    step: int = Field(default=1, gt=0, le=MAX_RANGE_BOUND)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -382,6 +388,10 @@ class SweepParameter(_Strict):
             return self.range.as_range()
         return list(self.values or [])
 
+    def size(self) -> int:
+        """How many values the parameter takes, without building them (``len(range)`` overflows past 2**63)."""
+        return len(self.range) if self.range is not None else len(self.values or [])
+
 
 SWEEP_BUILTINS = ("index",)
 PER_FILE_PLACEHOLDERS = ("index", "filePath", "fileName", "fileStem")
@@ -404,7 +414,7 @@ class Sweep(_Strict):
     def count(self) -> int:
         total = 1
         for parameter in self.parameters:
-            total *= len(parameter.sequence())
+            total *= parameter.size()
         return total
 
 
@@ -519,7 +529,7 @@ class Workload(_Strict):
     display_name: str | None = Field(default=None, max_length=1024)
     pool: str = Field(min_length=1, description="Pool id as written in the stack config (batchforge:pools[].id)")
     priority: int = Field(default=0, ge=-1000, le=1000)
-    max_parallel_tasks: int | None = Field(default=None, description="-1 (no limit) or at least 1")
+    max_parallel_tasks: int | None = Field(default=None, le=INT32_MAX, description="-1 (no limit) or at least 1")
     constraints: JobConstraints | None = None
     environment: Environment = Field(default_factory=dict, description="Set for every task of the job")
     metadata: TextMap = Field(default_factory=dict)

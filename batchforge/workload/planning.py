@@ -19,6 +19,7 @@ from batchforge.workload.expansion import PerFileInput, TaskGroup, collector_pau
 from batchforge.workload.local_inputs import local_assets, local_input_problems, per_file_local_inputs
 from batchforge.workload.model import HASH_LENGTH, BlobPrefixSource, Workload
 from batchforge.workload.output_collisions import output_collision_problems
+from batchforge.workload.service_rules import job_request_problems, rendered_task_problems
 
 # Lists blob names under a prefix of a container URL (injected in tests; default: azure-storage-blob).
 BlobLister = Callable[[str, str], Iterable[str]]
@@ -167,6 +168,10 @@ def plan_job(
         local_folders=folders,
         upload_logs=workload.upload_logs is not False,
     )
+    # What the service would refuse in the rendered tasks is refused before they are built (and before any job).
+    refused = rendered_task_problems(groups, context, workload.source)
+    if refused:
+        raise InvalidInput(refused)
     built = _built_groups(groups, context)
     collisions = output_collision_problems(built, job_id, workload.source)
     if collisions:
@@ -177,6 +182,9 @@ def plan_job(
     )
     metadata = {**workload.metadata, WORKLOAD_METADATA_KEY: workload.id, CONTENT_HASH_METADATA_KEY: short_hash}
     job = job_options(workload, context, target.pool_ids[workload.pool], metadata, uses_dependencies)
+    refused_job = job_request_problems(job, workload.source)
+    if refused_job:
+        raise InvalidInput(refused_job)
     return PlannedJob(
         workload_name=workload.id,
         content_hash=short_hash,

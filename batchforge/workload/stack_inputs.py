@@ -25,11 +25,19 @@ class StackInputs:
 
     def plan(self, target: BatchTarget) -> list[PlannedJob]:
         """Every workload's job for ``target``; all problems of all workloads are reported at once."""
+        from batchforge.workload.service_rules import slot_problems
+
         planned: list[PlannedJob] = []
         problems: list[Problem] = []
+        slots = {pool.id: pool.task_slots_per_node for pool in self.config.pools}
         for workload in self.workloads:
             from batchforge.workload import plan_job
 
+            if workload.pool in slots:
+                found = slot_problems(workload, slots[workload.pool], workload.pool)
+                if found:
+                    problems.extend(found)
+                    continue
             try:
                 planned.append(plan_job(workload, target, repo_root=self.repo_root))
             except InvalidInput as invalid:

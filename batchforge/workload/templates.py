@@ -14,6 +14,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 _TOKEN = re.compile(r"\{\{|\}\}|\$\{[^}]*\}|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}\s]*))?\}")
+# Python's format-spec mini-language; width and precision are bounded before anything is formatted
+# (``{slice:0999999999d}`` would allocate gigabytes per task).
+_SPEC = re.compile(r"^(?:.?[<>=^])?[+\- ]?z?#?0?(?P<width>\d+)?[,_]?(?:\.(?P<precision>\d+))?[bcdeEfFgGnosxX%]?$", re.S)
+MAX_FORMAT_WIDTH = 64
+MAX_FORMAT_PRECISION = 32
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,20 @@ def literal_template(text: str) -> Template:
     return Template(text, _escape(text), ())
 
 
+def spec_bound_problem(spec: str) -> str | None:
+    """Why a format spec's width or precision is out of bounds, or None (other spec errors show when formatting)."""
+    match = _SPEC.match(spec)
+    if match is None:
+        return None
+    width = (match.group("width") or "").lstrip("0")
+    precision = (match.group("precision") or "").lstrip("0")
+    if len(width) > 3 or int(width or 0) > MAX_FORMAT_WIDTH:
+        return f"format width {width[:12]} is too wide; at most {MAX_FORMAT_WIDTH}"
+    if len(precision) > 3 or int(precision or 0) > MAX_FORMAT_PRECISION:
+        return f"format precision {precision[:12]} is too long; at most {MAX_FORMAT_PRECISION}"
+    return None
+
+
 def placeholder_problems(template: Template, samples: Mapping[str, Iterable[object]]) -> list[str]:
     """Messages for unknown placeholders and format specs that fail on a sample of the values.
 
@@ -110,6 +129,10 @@ def placeholder_problems(template: Template, samples: Mapping[str, Iterable[obje
             messages.append(f"unknown placeholder {placeholder}{hint} (known: {listing})")
             continue
         if not placeholder.spec:
+            continue
+        bound = spec_bound_problem(placeholder.spec)
+        if bound is not None:
+            messages.append(f"placeholder {placeholder}: {bound}")
             continue
         for value in samples[placeholder.name]:
             try:
