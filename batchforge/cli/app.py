@@ -2,33 +2,56 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from batchforge.cli.errors import CliError, ExitCode, reported_errors
-from batchforge.cli.targets import TargetOptions, check_single_source, resolve_target
-from batchforge.project import project_root
+from batchforge.cli.help_format import PlainCommand, PlainGroup
+from batchforge.cli.options import (
+    DEFAULT_LOCAL_DATA_DIR,
+    REPO_ROOT,
+    DataDirOption,
+    EndpointOption,
+    LocalOption,
+    OutputsUrlOption,
+    PoolOption,
+    RepoRootOption,
+    ResourcesUrlOption,
+    StackOutputsOption,
+    VerboseOption,
+    blob_store_for,
+    client_for,
+    hint_command,
+    stderr_console,
+    stdout_console,
+    target_options,
+)
+from batchforge.cli.targets import check_single_source, resolve_target
 
-if TYPE_CHECKING:
-    from azure.batch import BatchClient
-
+_SETTINGS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     name="batchctl",
+    cls=PlainGroup,
     help="Operate batchforge stacks: validate config, submit workloads, watch jobs and read task logs, "
     "on Azure Batch or on the local Batch service.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    context_settings=_SETTINGS,
 )
-local_app = typer.Typer(help="Run a stack end to end on the local Batch service and Azurite.", no_args_is_help=True)
+local_app = typer.Typer(
+    cls=PlainGroup,
+    help="Run a stack end to end on the local Batch service and Azurite.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings=_SETTINGS,
+)
 app.add_typer(local_app, name="local")
 
 
@@ -51,88 +74,29 @@ def _options(
     Batch or on the local Batch service."""
 
 
-config_app = typer.Typer(help="Compare stack configs.", no_args_is_help=True)
+config_app = typer.Typer(
+    cls=PlainGroup,
+    help="Compare stack configs.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings=_SETTINGS,
+)
 app.add_typer(config_app, name="config")
 
-REPO_ROOT = project_root()
-DEFAULT_LOCAL_DATA_DIR = Path(".localbatch")
+_stdout = stdout_console
+_stderr = stderr_console
 
 
-# Piped output (CI logs, files, tests) is not cut to 80 columns: ids and paths must stay whole to be usable.
-_PIPED_WIDTH = 240
-
-
-def _stdout() -> Console:
-    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, soft_wrap=True)
-
-
-StackOutputsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--stack-outputs",
-        help="JSON from `pulumi stack output --json` (uses its batchTarget output). Auth: DefaultAzureCredential.",
-        dir_okay=False,
-    ),
-]
-EndpointOption = Annotated[str | None, typer.Option("--endpoint", help="Batch account URL (Azure, Entra ID auth).")]
-PoolOption = Annotated[
-    list[str] | None, typer.Option("--pool", help="CONFIG_ID=POOL_ID: the account's id of a stack pool; repeatable.")
-]
-ResourcesUrlOption = Annotated[str | None, typer.Option("--resources-url", help="Resources blob container URL.")]
-OutputsUrlOption = Annotated[str | None, typer.Option("--outputs-url", help="Outputs blob container URL.")]
-LocalOption = Annotated[
-    bool, typer.Option("--local", help="Use the local Batch service (started by `local up --keep`).")
-]
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data directory of the local service (default: .localbatch in the repo)."),
-]
-
-
-def _target_options(
-    stack_outputs: Path | None,
-    endpoint: str | None,
-    pool: list[str] | None,
-    resources_url: str | None,
-    outputs_url: str | None,
-    local: bool,
-    data_dir: Path | None,
-) -> TargetOptions:
-    return TargetOptions(
-        outputs_file=stack_outputs,
-        endpoint=endpoint,
-        pools=tuple(pool or ()),
-        resources_url=resources_url,
-        outputs_url=outputs_url,
-        local=local,
-        data_dir=data_dir or REPO_ROOT / DEFAULT_LOCAL_DATA_DIR,
-        data_dir_given=data_dir is not None,
-    )
-
-
-def _command(name: str, options: TargetOptions, *args: str) -> str:
-    """A batchctl command line for a hint, with the same target flags as the running command."""
-    return " ".join(["batchctl", name, *(shlex.quote(arg) for arg in args), *filter(None, [options.as_flags()])])
-
-
-def _client_for(options: TargetOptions) -> BatchClient:
-    """A Batch client for read-only commands (no storage URLs needed)."""
-    from batchforge.submission.client import make_batch_client
-
-    return make_batch_client(resolve_target(dataclasses.replace(options, storage_required=False)))
-
-
-@app.command()
+@app.command(cls=PlainCommand)
 def validate(
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="Stack files (Pulumi.<stack>.yaml) or workload files; default: every stack in the repo."),
+        typer.Argument(
+            metavar="FILE",
+            help="Stack files (Pulumi.<stack>.yaml) or workload files; default: every stack in the repo.",
+        ),
     ] = None,
-    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+    repo_root: RepoRootOption = REPO_ROOT,
 ) -> None:
     """Check stack configs and the workloads they reference, offline. Exit 2 and one line per problem.
 
@@ -152,15 +116,14 @@ def validate(
         stdout.print(f"ok: {len(report.checked)} file(s) valid: {', '.join(report.checked)}", highlight=False)
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def status(
-    jobs: Annotated[list[str] | None, typer.Argument(help="Job ids; default: every job in the account.")] = None,
+    jobs: Annotated[
+        list[str] | None, typer.Argument(metavar="JOB", help="Job ids; default: every job in the account.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     stack_outputs: StackOutputsOption = None,
     endpoint: EndpointOption = None,
-    pool: PoolOption = None,
-    resources_url: ResourcesUrlOption = None,
-    outputs_url: OutputsUrlOption = None,
     local: LocalOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -170,100 +133,113 @@ def status(
 
     stdout, stderr = _stdout(), _stderr()
     with reported_errors(stderr):
-        options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
-        statuses = read_statuses(_client_for(options), jobs or ())
+        options = target_options(stack_outputs, endpoint, local, data_dir)
+        statuses = read_statuses(client_for(options), jobs or ())
         if as_json:
             sys.stdout.write(statuses_json(statuses) + "\n")
         else:
             stdout.print(status_table(statuses))
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def wait(
-    jobs: Annotated[list[str], typer.Argument(help="Job ids to wait for.")],
-    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds (exit 5).")] = None,
-    poll: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    jobs: Annotated[list[str], typer.Argument(metavar="JOB", help="Job ids to wait for.")],
+    timeout: Annotated[
+        float,
+        typer.Option(metavar="SECONDS", help="Give up after this many seconds (exit 5); 0: no limit."),
+    ] = 3600.0,
+    poll: Annotated[float, typer.Option(metavar="SECONDS", help="Seconds between polls.")] = 2.0,
     stack_outputs: StackOutputsOption = None,
     endpoint: EndpointOption = None,
-    pool: PoolOption = None,
-    resources_url: ResourcesUrlOption = None,
-    outputs_url: OutputsUrlOption = None,
     local: LocalOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Show progress until the jobs finish; exit 1 when any task failed."""
+    """Show progress until the jobs finish; exit 1 when a task failed or the remaining tasks can never run."""
     from batchforge.cli.render import status_table
+    from batchforge.jobs.blocked import BlockedWatch
     from batchforge.jobs.progress import JobProgress
     from batchforge.jobs.status import failed_task_ids
     from batchforge.jobs.waiting import wait_for_jobs
 
     stdout, stderr = _stdout(), _stderr()
     with reported_errors(stderr):
-        options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
-        client = _client_for(options)
+        options = target_options(stack_outputs, endpoint, local, data_dir)
+        client = client_for(options)
         with JobProgress(stdout) as progress:
-            final = wait_for_jobs(client, jobs, timeout=timeout, poll_interval=poll, on_update=progress.update)
+            final = wait_for_jobs(
+                client,
+                jobs,
+                timeout=timeout,
+                poll_interval=poll,
+                on_update=progress.update,
+                blocked=BlockedWatch(client),
+            )
         stdout.print(status_table(final))
         failed = [status for status in final if status.has_failures]
         for status in failed:
             examples = failed_task_ids(client, status.job_id)
             stdout.print(
-                f"{status.job_id}: {status.counts.failed} task(s) failed, e.g. {', '.join(examples)}; "
-                f"read one with: {_command('logs', options, status.job_id, examples[0] if examples else '<task>')}"
-                " --stderr",
+                f"{status.job_id}: {status.counts.failed} task(s) failed, e.g. {', '.join(examples)}; read one with: "
+                f"{hint_command('logs', options, status.job_id, examples[0] if examples else '<task>')} --stderr\n"
+                f"  list them all with: {hint_command('tasks', options, status.job_id)} --state failed",
                 highlight=False,
             )
         if failed:
             raise CliError(f"tasks failed in: {', '.join(s.job_id for s in failed)}", ExitCode.TASKS_FAILED)
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def logs(
-    job: Annotated[str, typer.Argument(help="Job id.")],
-    task: Annotated[str, typer.Argument(help="Task id.")],
+    job: Annotated[str, typer.Argument(metavar="JOB", help="Job id.")],
+    task: Annotated[str, typer.Argument(metavar="TASK", help="Task id.")],
     stderr_stream: Annotated[bool, typer.Option("--stderr", help="Show stderr.txt instead of stdout.txt.")] = False,
-    tail: Annotated[int | None, typer.Option(help="Only the last N lines.", min=0)] = None,
+    tail: Annotated[int | None, typer.Option(metavar="N", help="Only the last N lines.", min=0)] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the task completes.")] = False,
-    poll: Annotated[float, typer.Option(help="Seconds between reads with --follow.")] = 1.0,
+    poll: Annotated[float, typer.Option(metavar="SECONDS", help="Seconds between reads with --follow.")] = 1.0,
     stack_outputs: StackOutputsOption = None,
     endpoint: EndpointOption = None,
-    pool: PoolOption = None,
-    resources_url: ResourcesUrlOption = None,
-    outputs_url: OutputsUrlOption = None,
     local: LocalOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Print a task's stdout (or stderr) through the Batch API."""
-    from batchforge.cli.task_logs import follow_log, read_log
+    """Print a task's stdout (or stderr): from its node while it runs, from the outputs container afterwards."""
+    from batchforge.jobs.logs import follow_log, read_log
 
     stderr = _stderr()
     with reported_errors(stderr):
-        options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
-        client = _client_for(options)
+        options = target_options(stack_outputs, endpoint, local, data_dir)
+        client = client_for(options)
+        store = blob_store_for(options)
         out = sys.stdout.buffer
         if follow:
-            for chunk in follow_log(client, job, task, stderr=stderr_stream, tail=tail, poll_interval=poll):
+            for chunk in follow_log(
+                client, job, task, stderr=stderr_stream, tail=tail, poll_interval=poll, store=store
+            ):
                 out.write(chunk)
                 out.flush()
         else:
-            out.write(read_log(client, job, task, stderr=stderr_stream, tail=tail))
+            out.write(read_log(client, job, task, stderr=stderr_stream, tail=tail, store=store))
             out.flush()
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def submit(
-    stack: Annotated[str, typer.Option(help="Stack whose config (Pulumi.<stack>.yaml) lists the workloads.")] = "dev",
+    stack: Annotated[
+        str, typer.Option(metavar="STACK", help="Stack whose config (Pulumi.<stack>.yaml) lists the workloads.")
+    ] = "dev",
     workload: Annotated[
         list[str] | None,
-        typer.Option("--workload", "-w", help="Only these workload files (names under workloads/); repeatable."),
+        typer.Option(
+            "--workload", "-w", metavar="FILE", help="Only these workload files (names under workloads/); repeatable."
+        ),
     ] = None,
     wait_for_jobs: Annotated[
         bool, typer.Option("--wait", help="Follow the jobs until they finish, then summarize.")
     ] = False,
     timeout: Annotated[
-        float | None, typer.Option(help="With --wait: give up after this many seconds (exit 5).")
-    ] = None,
-    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+        float, typer.Option(metavar="SECONDS", help="With --wait: give up after this many seconds (exit 5); 0: none.")
+    ] = 3600.0,
+    verbose: VerboseOption = False,
+    repo_root: RepoRootOption = REPO_ROOT,
     stack_outputs: StackOutputsOption = None,
     endpoint: EndpointOption = None,
     pool: PoolOption = None,
@@ -275,6 +251,7 @@ def submit(
     """Submit a stack's workloads outside Pulumi (the same engine as the deploy hook); exactly once, resumable."""
     from batchforge.cli.render import print_run_summary
     from batchforge.config.naming import pool_ids
+    from batchforge.jobs.blocked import BlockedWatch
     from batchforge.jobs.progress import JobProgress
     from batchforge.jobs.summary import RunSummary, logs_command_locator, summarize_job
     from batchforge.jobs.waiting import wait_for_jobs as wait_until_finished
@@ -287,7 +264,15 @@ def submit(
     stdout, stderr = _stdout(), _stderr()
     with reported_errors(stderr):
         inputs = load_stack_inputs(repo_root, stack, only=workload or ())
-        options = _target_options(stack_outputs, endpoint, pool, resources_url, outputs_url, local, data_dir)
+        options = target_options(
+            stack_outputs,
+            endpoint,
+            local,
+            data_dir,
+            pool=pool,
+            resources_url=resources_url,
+            outputs_url=outputs_url,
+        )
         names = pool_ids(inputs.config)
         locate_logs = logs_command_locator(options.as_flags())
         check_single_source(options)
@@ -315,27 +300,41 @@ def submit(
             return
         job_ids = [result.job_id for result in results]
         with JobProgress(stdout) as progress:
-            wait_until_finished(client, job_ids, timeout=timeout, on_update=progress.update)
+            wait_until_finished(
+                client, job_ids, timeout=timeout, on_update=progress.update, blocked=BlockedWatch(client)
+            )
         summary = RunSummary(jobs=tuple(summarize_job(client, job_id, locate_logs) for job_id in job_ids))
-        print_run_summary(stdout, summary)
+        print_run_summary(
+            stdout,
+            summary,
+            verbose=verbose,
+            list_failed=lambda job_id: hint_command("tasks", options, job_id) + " --state failed",
+        )
         if not summary.ok:
             raise typer.Exit(ExitCode.TASKS_FAILED)
 
 
-@local_app.command("up")
+@local_app.command("up", cls=PlainCommand)
 def local_up(
-    stack: Annotated[str, typer.Option(help="Stack to run (Pulumi.<stack>.yaml).")] = "dev",
+    stack: Annotated[str, typer.Option(metavar="STACK", help="Stack to run (Pulumi.<stack>.yaml).")] = "dev",
     keep: Annotated[
         bool, typer.Option("--keep", help="Leave the local services running (stop: `local down`).")
     ] = False,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Where the services keep state, node folders and logs (default: .localbatch).")
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Where the services keep state, node folders and logs (default: .localbatch)."
+        ),
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Give up waiting for the jobs after this many seconds.")] = 900.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Give up waiting for the jobs after this many seconds (exit 5).")
+    ] = 900.0,
     local_nodes: Annotated[
-        int, typer.Option(help="Nodes for an autoscale pool whose formula cannot size it locally.", min=1)
+        int,
+        typer.Option(metavar="N", help="Nodes for an autoscale pool whose formula cannot size it locally.", min=1),
     ] = 2,
-    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+    verbose: VerboseOption = False,
+    repo_root: RepoRootOption = REPO_ROOT,
 ) -> None:
     """Run a stack end to end locally: pools, start tasks, workloads, progress, summary.
 
@@ -362,22 +361,33 @@ def local_up(
                 f"state and logs stay in {settings.data_dir}",
                 ExitCode.INTERRUPTED,
             ) from None
-        print_run_summary(stdout, summary)
         data_flag = f" --data-dir {shlex.quote(str(settings.data_dir))}" if data_dir is not None else ""
+        print_run_summary(
+            stdout,
+            summary,
+            verbose=verbose,
+            list_failed=lambda job_id: (
+                f"batchctl tasks {shlex.quote(job_id)} --local{data_flag} --state failed"
+                + ("" if keep else " (after `local up --keep`)")
+            ),
+        )
         if keep:
             stdout.print(
                 f"services kept running (data dir {settings.data_dir}); try `batchctl status --local{data_flag}`, "
                 f"stop them with `batchctl local down{data_flag}`",
                 highlight=False,
             )
+        if summary.timed_out:
+            raise typer.Exit(ExitCode.TIMED_OUT)
         if not summary.ok:
             raise typer.Exit(ExitCode.TASKS_FAILED)
 
 
-@local_app.command("down")
+@local_app.command("down", cls=PlainCommand)
 def local_down(
     data_dir: Annotated[
-        Path | None, typer.Option(help="Data directory of the services to stop (default: .localbatch).")
+        Path | None,
+        typer.Option(metavar="DIR", help="Data directory of the services to stop (default: .localbatch)."),
     ] = None,
 ) -> None:
     """Stop the local services that `local up --keep` left running. State stays in the data directory."""
@@ -390,14 +400,16 @@ def local_down(
         stdout.print(f"stopped the local services of {directory}" if stopped else f"nothing running in {directory}")
 
 
-@config_app.command("diff")
+@config_app.command("diff", cls=PlainCommand)
 def config_diff(
-    stack_a: Annotated[str, typer.Argument(help="First stack (name, e.g. dev, or a Pulumi.<stack>.yaml path).")],
-    stack_b: Annotated[str, typer.Argument(help="Second stack.")],
+    stack_a: Annotated[
+        str, typer.Argument(metavar="STACK_A", help="First stack (name, e.g. dev, or a Pulumi.<stack>.yaml path).")
+    ],
+    stack_b: Annotated[str, typer.Argument(metavar="STACK_B", help="Second stack.")],
     show_all: Annotated[bool, typer.Option("--all", help="Show equal keys too, not only differences.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the differences as JSON.")] = False,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit 1 when the configs differ.")] = False,
-    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+    repo_root: RepoRootOption = REPO_ROOT,
 ) -> None:
     """Two stacks' validated effective config side by side, differences highlighted."""
     import json
@@ -415,14 +427,16 @@ def config_diff(
             raise typer.Exit(ExitCode.TASKS_FAILED)
 
 
-@app.command()
+@app.command(cls=PlainCommand)
 def promote(
-    target: Annotated[str, typer.Argument(help="Stack to promote to (name or Pulumi.<stack>.yaml path).")],
+    target: Annotated[
+        str, typer.Argument(metavar="STACK", help="Stack to promote to (name or Pulumi.<stack>.yaml path).")
+    ],
     source: Annotated[
-        str | None, typer.Option("--from", help="Stack promoted from; adds its config differences.")
+        str | None, typer.Option("--from", metavar="STACK", help="Stack promoted from; adds its config differences.")
     ] = None,
     text: Annotated[bool, typer.Option("--text", help="Plain text instead of tables (for CI logs).")] = False,
-    repo_root: Annotated[Path, typer.Option(help="Repository root (stack files, workloads/).")] = REPO_ROOT,
+    repo_root: RepoRootOption = REPO_ROOT,
 ) -> None:
     """Check a stack is ready for promotion: config valid, workloads exist and validate, policy pack passes.
 
@@ -439,6 +453,11 @@ def promote(
             stdout.print(report.render())
         if not report.ok:
             raise typer.Exit(ExitCode.TASKS_FAILED)
+
+
+from batchforge.cli import job_commands  # noqa: E402 - registers its commands on `app`
+
+job_commands.register(app)
 
 
 def main() -> None:

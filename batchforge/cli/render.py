@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import PurePosixPath
+from typing import TextIO
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -13,6 +14,7 @@ from rich.text import Text
 
 from batchforge.jobs.status import JobStatus
 from batchforge.jobs.summary import JobSummary, RunSummary, TaskOutcome
+from batchforge.jobs.tasks import TaskRow
 
 
 def format_duration(value: timedelta | None) -> str:
@@ -48,6 +50,43 @@ def status_table(statuses: Sequence[JobStatus]) -> Table:
             Text(str(counts.failed), style="bold red" if counts.failed else ""),
         )
     return table
+
+
+def write_task_rows(out: TextIO, rows: Iterable[TaskRow]) -> int:
+    """A plain aligned table, written as the rows arrive (100,000 rows in a rich table take far too long)."""
+    header = ("task", "state", "result", "exit", "duration", "node", "failure")
+    written = 0
+    batch: list[tuple[str, ...]] = []
+
+    def flush() -> None:
+        widths = [max(len(row[i]) for row in batch) for i in range(len(header))]
+        for row in batch:
+            out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+        batch.clear()
+
+    batch.append(header)
+    for row in rows:
+        batch.append(
+            (
+                row.task_id,
+                row.state,
+                row.result or "-",
+                "-" if row.exit_code is None else str(row.exit_code),
+                format_duration(row.duration),
+                row.node_id or "-",
+                row.failure or "-",
+            )
+        )
+        written += 1
+        # Columns are aligned per block of rows so output starts at once and memory stays flat.
+        if len(batch) >= _ROWS_PER_BLOCK:
+            flush()
+    if batch:
+        flush()
+    return written
+
+
+_ROWS_PER_BLOCK = 1000
 
 
 def statuses_json(statuses: Sequence[JobStatus]) -> str:
@@ -86,7 +125,7 @@ def _task_lines(task: TaskOutcome, base: str) -> list[Text]:
     outputs = f"  outputs: {_relative_outputs(task, base)}" if task.output_files else ""
     if task.succeeded:
         return [Text.assemble("  ", ("ok  ", "green"), facts, ("  " + _log_hint(task), "dim"), (outputs, "cyan"))]
-    mark = ("FAIL", "bold red") if task.failed else (task.state[:4].ljust(4), "yellow")
+    mark = ("FAIL", "bold red") if task.failed else (task.state, "yellow")
     lines = [Text.assemble("  ", mark, facts)]
     if task.failure:
         lines.append(Text(f"        failure: {task.failure}", style="red"))
@@ -96,7 +135,32 @@ def _task_lines(task: TaskOutcome, base: str) -> list[Text]:
     return lines
 
 
-def job_summary_renderable(job: JobSummary) -> Group:
+# Enough failed tasks to see what went wrong; the rest are one command away (`batchctl tasks --state failed`).
+MAX_FAILED_SHOWN = 20
+
+ListCommand = Callable[[str], str]
+
+
+def _durations_line(job: JobSummary) -> Text | None:
+    durations = sorted(task.duration for task in job.tasks if task.duration is not None)
+    if not durations:
+        return None
+    median = durations[len(durations) // 2]
+    return Text(
+        f"  task durations: min {format_duration(durations[0])}, median {format_duration(median)}, "
+        f"max {format_duration(durations[-1])}",
+        style="dim",
+    )
+
+
+def job_summary_renderable(
+    job: JobSummary,
+    *,
+    verbose: bool = False,
+    list_failed: ListCommand | None = None,
+    downloaded_to: str | None = None,
+) -> Group:
+    """Counts, durations and the failed (or unfinished) tasks; every task with ``verbose``."""
     headline = Text.assemble(
         ("ok   " if job.ok else "FAIL ", "bold green" if job.ok else "bold red"),
         (job.job_id, "bold"),
@@ -105,22 +169,38 @@ def job_summary_renderable(job: JobSummary) -> Group:
         f"  ({len(job.tasks)} tasks, wall time {format_duration(job.wall_time)})",
     )
     lines: list[Text] = [headline]
+    durations = _durations_line(job)
+    if durations is not None:
+        lines.append(durations)
     base = outputs_base(job)
-    if base:
+    if downloaded_to:
+        lines.append(Text(f"  outputs downloaded to {downloaded_to}", style="cyan"))
+    elif base:
         lines.append(Text(f"  output files under {base}", style="cyan"))
-    for task in job.tasks:
+    shown = list(job.tasks) if verbose else [task for task in job.tasks if not task.succeeded]
+    limit = len(shown) if verbose else MAX_FAILED_SHOWN
+    for task in shown[:limit]:
         lines.extend(_task_lines(task, base))
+    hidden = len(shown) - limit
+    if hidden > 0:
+        command = list_failed(job.job_id) if list_failed else f"batchctl tasks {job.job_id} --state failed"
+        lines.append(Text(f"  ... and {hidden} more; list them with: {command}", style="bold"))
     return Group(*lines)
 
 
-def print_run_summary(console: Console, summary: RunSummary) -> None:
+def print_run_summary(
+    console: Console, summary: RunSummary, *, verbose: bool = False, list_failed: ListCommand | None = None
+) -> None:
     console.rule("Summary")
     for problem in summary.problems:
         console.print(Text(problem, style="bold red"))
     for warning in summary.warnings:
         console.print(Text(f"warning: {warning}", style="yellow"))
     for job in summary.jobs:
-        console.print(job_summary_renderable(job), soft_wrap=True)
+        renderable = job_summary_renderable(
+            job, verbose=verbose, list_failed=list_failed, downloaded_to=summary.downloads.get(job.job_id)
+        )
+        console.print(renderable, soft_wrap=True)
     total = sum(len(job.tasks) for job in summary.jobs)
     failed = sum(job.failed for job in summary.jobs)
     succeeded = sum(job.succeeded for job in summary.jobs)

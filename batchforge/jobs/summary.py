@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from azure.batch import models as batch_models
 
 from batchforge.workload.planning import WORKLOAD_METADATA_KEY
+from batchforge.workload.task_logs import LOG_FILES_PATTERN
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ class RunSummary:
     problems: tuple[str, ...] = field(default=())
     # Worth knowing but not a failure (e.g. one node of two failed its start task; the other ran the tasks).
     warnings: tuple[str, ...] = field(default=())
+    # Job id -> the local folder its outputs were downloaded to (`local up`).
+    downloads: dict[str, str] = field(default_factory=dict)
+
+    # The run stopped at its timeout (exit code 5, not 1).
+    timed_out: bool = False
 
     @property
     def ok(self) -> bool:
@@ -118,6 +124,8 @@ def output_locations(task: batch_models.BatchTask) -> tuple[str, ...]:
     """Blob URLs (or URL prefixes, for patterns) that a task's output files upload to."""
     found: list[str] = []
     for output in task.output_files or []:
+        if output.file_pattern == LOG_FILES_PATTERN:
+            continue  # the task's own logs, reported as logs
         container = output.destination.container if output.destination else None
         if container is None:
             continue

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from azure.batch import models as batch_models
+from azure.core.exceptions import AzureError
 from rich.console import Console
 
 from batchforge.config.naming import pool_ids
+from batchforge.core.outcomes import CliError, ExitCode
+from batchforge.jobs.blocked import BlockedWatch, blocked_message
 from batchforge.jobs.progress import JobProgress
 from batchforge.jobs.status import JobStatus, read_statuses
 from batchforge.jobs.summary import LogLocation, RunSummary, summarize_job
@@ -29,6 +32,7 @@ from batchforge.workload.stack_inputs import StackInputs, load_stack_inputs, pla
 DEFAULT_TIMEOUT_S = 900.0
 # Pool health is read less often than task counts: it lists every node.
 _HEALTH_EVERY_N_POLLS = 3
+TIMED_OUT_PREFIX = "timed out after"
 
 
 @dataclass(frozen=True)
@@ -80,11 +84,17 @@ def follow_jobs(
     problems: list[str] = []
     statuses: list[JobStatus] = []
     polls = 0
+    watch = BlockedWatch(client)
     with JobProgress(console) as progress:
         while True:
             statuses = read_statuses(client, job_ids)
             progress.update(statuses)
             if all(status.finished for status in statuses):
+                break
+            stuck = watch.check(statuses)
+            stuck_ids = {job.job_id for job in stuck}
+            if stuck and all(status.finished or status.job_id in stuck_ids for status in statuses):
+                problems.extend("\n".join(blocked_message(job)) for job in stuck)
                 break
             polls += 1
             if polls % _HEALTH_EVERY_N_POLLS == 0:
@@ -95,7 +105,7 @@ def follow_jobs(
                     break
             if time.monotonic() >= deadline:
                 pending = ", ".join(status.job_id for status in statuses if not status.finished)
-                problems.append(f"timed out after {timeout_s:g}s; still running: {pending}")
+                problems.append(f"{TIMED_OUT_PREFIX} {timeout_s:g}s; still running: {pending}")
                 break
             time.sleep(poll_interval_s)
     return statuses, problems
@@ -159,4 +169,43 @@ def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
             for warning in node_warnings(client, list(names.values()), services.node_root)
             if str(warning) not in reported
         ]
-    return RunSummary(jobs=jobs, problems=tuple(problems), warnings=tuple(warnings))
+        # Outputs are downloaded while the services still run: afterwards Azurite is stopped.
+        downloads, failed_downloads = download_run_outputs(
+            client, target, job_ids, settings.data_dir / OUTPUTS_FOLDER, console
+        )
+        warnings.extend(failed_downloads)
+    return RunSummary(
+        jobs=jobs,
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+        downloads=downloads,
+        timed_out=any(problem.startswith(TIMED_OUT_PREFIX) for problem in problems),
+    )
+
+
+OUTPUTS_FOLDER = "outputs"
+
+
+def download_run_outputs(
+    client: Any, target: Any, job_ids: Sequence[str], dest: Path, console: Console
+) -> tuple[dict[str, str], list[str]]:
+    """Each job's outputs (and task logs) into ``dest/<job id>/``; a job without outputs is skipped."""
+    from batchforge.jobs.downloads import download_outputs
+    from batchforge.jobs.storage import AzureBlobStore
+
+    store = AzureBlobStore(target.blob_auth)
+    downloaded: dict[str, str] = {}
+    failed: list[str] = []
+    for job_id in job_ids:
+        try:
+            result = download_outputs(client, store, job_id, dest, container_url=target.outputs_container_url)
+        except CliError as nothing:
+            if nothing.exit_code != ExitCode.NOT_FOUND:
+                failed.append(f"outputs of {job_id} not downloaded: {nothing.message}")
+            continue
+        except AzureError as error:
+            failed.append(f"outputs of {job_id} not downloaded: {str(error).splitlines()[0]}")
+            continue
+        downloaded[job_id] = str(result.folder)
+        console.print(f"downloaded {result.files} output file(s) of {job_id} to {result.folder}", highlight=False)
+    return downloaded, failed

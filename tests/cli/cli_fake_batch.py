@@ -70,6 +70,7 @@ class FakeBatch:
     tasks: dict[str, list[batch_models.BatchTask]] = field(default_factory=dict)
     files: dict[tuple[str, str, str], list[bytes]] = field(default_factory=dict)
     task_states: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    ranges: list[str | None] = field(default_factory=list)
 
     def get_job(self, job_id: str, **_: Any) -> batch_models.BatchJob:
         if job_id not in self.jobs:
@@ -98,9 +99,20 @@ class FakeBatch:
                 return item
         raise _not_found("TaskNotFound")
 
-    def download_task_file(self, job_id: str, task_id: str, file_path: str, **_: Any) -> Iterator[bytes]:
+    def download_task_file(self, job_id: str, task_id: str, file_path: str, **options: Any) -> Iterator[bytes]:
         versions = self.files.get((job_id, task_id, file_path))
         if not versions:
             raise _not_found("FileNotFound")
         content = versions.pop(0) if len(versions) > 1 else versions[0]
+        byte_range = options.get("ocp_range")
+        self.ranges.append(byte_range)
+        if byte_range:
+            start = int(byte_range.removeprefix("bytes=").rstrip("-"))
+            if start >= len(content):
+                from azure.core.exceptions import HttpResponseError
+
+                error = HttpResponseError(message="InvalidRange")
+                error.status_code = 416
+                raise error
+            content = content[start:]
         return iter([content])

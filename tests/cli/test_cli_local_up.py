@@ -94,7 +94,7 @@ def _up(root: Path, data_dir: Path, *extra: str):
 def test_local_up_runs_the_stack_then_again_with_keep_then_down(tmp_path):
     root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD})
     data_dir = tmp_path / "data"
-    result = _up(root, data_dir)
+    result = _up(root, data_dir, "--verbose")
     assert result.exit_code == 0, result.output
     assert "stopped the local Batch service and Azurite" in result.stdout
     assert not (data_dir / "service.json").exists(), "the services this run started must be stopped"
@@ -103,7 +103,10 @@ def test_local_up_runs_the_stack_then_again_with_keep_then_down(tmp_path):
     job_id = re.search(r"(tiny-[0-9a-f]+)", out).group(1)
     task_dir = Path(re.search(r"ok   greet  exit 0  \S+  (\S+)/\{stdout,stderr\}\.txt  outputs: greet", out).group(1))
     assert (task_dir / "stdout.txt").read_text() == "node ready\n"
-    assert re.search(rf"output files under http://127\.0\.0\.1:\d+/\S+/outputs/{job_id}/\n", out)
+    # Outputs are downloaded before the services stop; the summary names the local folder.
+    assert f"outputs downloaded to {data_dir.resolve() / 'outputs' / job_id}" in out
+    assert (data_dir / "outputs" / job_id / "greet").read_text() == "result\n"
+    assert (data_dir / "outputs" / job_id / "logs" / "greet" / "stdout.txt").read_text() == "node ready\n"
     # Same data dir, unchanged workload: state survived the restart and nothing is submitted twice.
     kept = _up(root, data_dir, "--keep")
     assert kept.exit_code == 0, kept.output

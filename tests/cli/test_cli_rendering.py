@@ -97,7 +97,7 @@ def test_summary_points_failed_tasks_to_their_stderr_and_lists_outputs():
     assert summary.tasks[1].duration == timedelta(seconds=2.5)
     assert summary.tasks[1].output_files == ("http://127.0.0.1:1/acct/outputs/t-ok/out",)
     console = _console()
-    print_run_summary(console, RunSummary(jobs=(summary,)))
+    print_run_summary(console, RunSummary(jobs=(summary,)), verbose=True)
     text = console.export_text()
     assert "FAIL j1  1 succeeded, 1 failed" in text
     assert "stderr: batchctl logs j1 t-bad --stderr" in text
@@ -159,6 +159,8 @@ def test_follow_prints_only_new_bytes_until_the_task_completes():
     )
     chunks = list(follow_log(fake, "j1", "t1", stderr=False, tail=1, sleep=lambda _: None))
     assert chunks == [b"b\n", b"c\n", b"d\n"]
+    # After the first read only new bytes are asked for, from where the last read ended.
+    assert fake.ranges == [None, "bytes=4-", "bytes=6-", "bytes=6-"]
 
 
 def test_last_lines_edges():

@@ -81,7 +81,7 @@ def _submit(local_batch: LocalBatch, repo: Path, *extra: str):
 
 
 def test_submit_waits_summarizes_and_is_exactly_once(local_batch, repo):
-    first = _submit(local_batch, repo, "--workload", "ok.yaml", "--wait", "--timeout", "60")
+    first = _submit(local_batch, repo, "--workload", "ok.yaml", "--wait", "--timeout", "60", "--verbose")
     assert first.exit_code == 0, first.output
     assert re.search(r"job subok-[0-9a-f]+ \(created\): 3 tasks added, 0 already present, 0 failed", first.stdout)
     assert "all tasks succeeded: 1 job(s), 3 task(s), 3 succeeded, 0 failed" in first.stdout
