@@ -42,6 +42,24 @@ def free_port() -> int:
 
 
 def _accepts_connections(port: int) -> bool:
+def reusable_port(endpoint: str | None) -> int:
+    """The port of a previous run's blob endpoint when it is free again, else any free port.
+
+    Pools keep the storage URLs of their start-task files, so a restart on a new port would leave every
+    node unable to download them (``Connection refused``).
+    """
+    try:
+        port = int((endpoint or "").rsplit(":", 1)[1].split("/", 1)[0])
+    except (IndexError, ValueError):
+        return free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0

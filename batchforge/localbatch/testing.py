@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from batchforge.localbatch import config as config_module
-from batchforge.localbatch.azurite import Azurite, free_port
+from batchforge.localbatch.azurite import Azurite, reusable_port
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -75,7 +75,7 @@ class LocalBatch:
             previous = config.storage
             self._azurite = Azurite(
                 self.data_dir / "azurite",
-                port=free_port(),
+                port=reusable_port(previous.blob_endpoint if previous else None),
                 account_name=previous.account_name if previous else None,
                 account_key=previous.account_key if previous else None,
             )
