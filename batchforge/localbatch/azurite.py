@@ -41,7 +41,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _accepts_connections(port: int) -> bool:
 def reusable_port(endpoint: str | None) -> int:
     """The port of a previous run's blob endpoint when it is free again, else any free port.
 
@@ -60,6 +59,7 @@ def reusable_port(endpoint: str | None) -> int:
     return port
 
 
+def _accepts_connections(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0
