@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -24,6 +25,7 @@ from batchforge.localbatch import auth
 from batchforge.localbatch.account import Account
 from batchforge.localbatch.api import accountinfo, certificates, files, jobs, nodeusers, pools, tasks
 from batchforge.localbatch.api.common import base_url, json_response, read_json
+from batchforge.localbatch.api.validation import check_headers, check_path
 from batchforge.localbatch.api.versions import check_api_version
 from batchforge.localbatch.config import FaultSettings, ServiceConfig
 from batchforge.localbatch.errors import BatchApiError
@@ -52,7 +54,9 @@ class RequestLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] = open(path, "a", buffering=64 * 1024, encoding="utf-8")  # noqa: SIM115 - kept open
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # owner-only, like every file here
+        os.fchmod(fd, 0o600)
+        self._file: IO[str] = os.fdopen(fd, "a", buffering=64 * 1024, encoding="utf-8")
 
     def write(self, request_id: str, method: str, path: str, status: int, code: str | None, ms: float) -> None:
         if self._file.closed:  # a request still finishing after shutdown
@@ -251,6 +255,8 @@ class BatchService:
             )
             if not path.startswith(ADMIN_PREFIX):
                 check_api_version(query)
+            check_path(path)
+            check_headers(by_name)
         except BatchApiError as err:
             scope[ERROR_CODE_KEY] = err.code
             request = Request(scope)

@@ -42,7 +42,12 @@ def rfc1123(value: datetime) -> str:
 
 
 def parse_rfc1123(value: str) -> datetime:
-    return parsedate_to_datetime(value)
+    """An HTTP date; ValueError if it is not one. A date without a zone (`-0000`) is taken as UTC."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, IndexError, OverflowError) as err:
+        raise ValueError(f"not an RFC 1123 date: {value!r}") from err
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def new_etag() -> str:

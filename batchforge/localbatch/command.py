@@ -45,7 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _print_info(data_dir)
         return 0
     if args.background:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        config_module.private_dir(data_dir)
         with contextlib.suppress(FileNotFoundError):
             (data_dir / config_module.SERVICE_FILE).unlink()
         command = [
@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "--port",
             str(args.port),
         ]
-        with open(data_dir / "service.log", "ab") as log:
+        with config_module.open_private_log(data_dir / "service.log") as log:
             process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
             )

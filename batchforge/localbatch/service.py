@@ -15,6 +15,7 @@ import uvicorn
 from batchforge.localbatch import config as config_module
 from batchforge.localbatch.account import Account
 from batchforge.localbatch.app import build_app
+from batchforge.localbatch.azurite import LOG_FILE as AZURITE_LOG
 from batchforge.localbatch.azurite import Azurite, AzuriteError
 from batchforge.localbatch.config import ServiceConfig, StorageSettings
 from batchforge.localbatch.execution import StorageAccess
@@ -49,6 +50,7 @@ def start_storage(data_dir: Path, config: ServiceConfig) -> Azurite:
         account_name=previous.account_name if previous else None,
         account_key=previous.account_key if previous else None,
     )
+    config_module.private_dir(azurite.data_dir)
     try:
         azurite.start()
     except AzuriteError:
@@ -56,6 +58,7 @@ def start_storage(data_dir: Path, config: ServiceConfig) -> Azurite:
             raise
         azurite.port = 0  # the old port is taken: any free one will do
         azurite.start()
+    config_module.make_private(azurite.data_dir / AZURITE_LOG)
     config.storage = StorageSettings(
         account_name=azurite.account_name, account_key=azurite.account_key, blob_endpoint=azurite.blob_endpoint
     )

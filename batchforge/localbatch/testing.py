@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from batchforge.localbatch import config as config_module
+from batchforge.localbatch.azurite import LOG_FILE as AZURITE_LOG
 from batchforge.localbatch.azurite import Azurite, reusable_port
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class LocalBatch:
     def launch(self) -> None:
         if self._process is not None and self._process.poll() is None:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config_module.private_dir(self.data_dir)
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / config_module.SERVICE_FILE).unlink()
         # Azurite is started here, not by the service, so that restarting the service keeps it running;
@@ -85,6 +86,7 @@ class LocalBatch:
                 blob_endpoint=self._azurite.blob_endpoint,
             )
             config_module.save(self.data_dir, config)
+            config_module.private_dir(self._azurite.data_dir)
             starting_storage = threading.Thread(target=self._azurite.start, daemon=True)
             starting_storage.start()
         command = [
@@ -98,7 +100,7 @@ class LocalBatch:
             "0",
             "--external-storage",
         ]
-        log = open(self.data_dir / "service.log", "ab")  # noqa: SIM115 - handed to the child
+        log = config_module.open_private_log(self.data_dir / "service.log")
         try:
             self._process = subprocess.Popen(
                 command,
@@ -121,6 +123,7 @@ class LocalBatch:
                     if not self._azurite or not self._azurite.running:
                         self.shutdown()
                         raise LocalBatchError(f"Azurite did not start; see {self.data_dir / 'azurite'}")
+                    config_module.make_private(self._azurite.data_dir / AZURITE_LOG)
                 return
             if self._process.poll() is not None:
                 raise LocalBatchError(f"local Batch service exited during startup:\n{self.log_tail()}")

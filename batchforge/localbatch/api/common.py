@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from batchforge.localbatch import odata
+from batchforge.localbatch.api.validation import check_body, invalid_header, parse_json
 from batchforge.localbatch.clock import parse_iso, parse_rfc1123, rfc1123
 from batchforge.localbatch.entities import Entity
 from batchforge.localbatch.errors import BatchApiError, invalid_body
@@ -52,23 +53,32 @@ def endpoint(handler: Handler) -> Handler:
     return wrapped
 
 
+def _body_too_large() -> BatchApiError:
+    return BatchApiError(
+        413,
+        "RequestBodyTooLarge",
+        "The request body is too large and exceeds the maximum permissible limit.",
+        {"MaxLimit": str(MAX_BODY_BYTES)},
+    )
+
+
 async def read_json(request: Request) -> dict[str, Any]:
+    """The body as a JSON object: at most 1 MiB (refused from Content-Length before it is read), nested at most
+    `validation.MAX_JSON_DEPTH` deep, and checked against the schema of the route's operation."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.strip().isdigit():
+            raise invalid_header("Content-Length", length, "The value is not a non-negative integer.")
+        if int(length) > MAX_BODY_BYTES:
+            raise _body_too_large()
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
-        raise BatchApiError(
-            413,
-            "RequestBodyTooLarge",
-            "The request body is too large and exceeds the maximum permissible limit.",
-            {"MaxLimit": str(MAX_BODY_BYTES)},
-        )
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise invalid_body(f"The body is not valid JSON: {err}") from None
+        raise _body_too_large()
+    body = parse_json(raw) if raw else {}
     if not isinstance(body, dict):
         raise invalid_body("The body must be a JSON object.")
+    route = request.scope.get("route")
+    check_body(request.method, str(getattr(route, "path", "")), body)
     return body
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from batchforge.localbatch.api import validation
 from batchforge.localbatch.api.common import (
     account,
     base_url,
@@ -67,15 +68,16 @@ async def add_task_collection(request: Request) -> Response:
     base = base_url(request)
     results: list[dict[str, Any]] = []
     for entry in values:
+        # Each task is checked on its own: a bad one gets its own clienterror entry, the others are added.
         task_id = entry.get("id") if isinstance(entry, dict) else None
         try:
             if not isinstance(entry, dict):
                 raise BatchApiError(400, "InvalidRequestBody", "Each task must be a JSON object.")
-            task = acct.add_task(job, entry)
+            task = acct.add_task(job, validation.checked(validation.TASK_ADD, entry))
         except BatchApiError as err:
             result: dict[str, Any] = {
                 "status": "clienterror" if err.status < 500 else "servererror",
-                "taskId": task_id,
+                "taskId": task_id if isinstance(task_id, str) or task_id is None else json.dumps(task_id),
                 "error": {"code": err.code, "message": {"lang": "en-US", "value": err.message}},
             }
             if err.values:
