@@ -72,6 +72,10 @@ def _options(
 ) -> None:
     """Operate batchforge stacks: validate config, submit workloads, watch jobs and read task logs, on Azure
     Batch or on the local Batch service."""
+    from batchforge.core.sdk_logs import default_log_file, route_library_logs
+
+    # SDK log lines (retried faults, failsafe deserialization tracebacks) go to the log file, not the terminal.
+    route_library_logs(default_log_file())
 
 
 config_app = typer.Typer(

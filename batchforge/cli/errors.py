@@ -5,15 +5,21 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 
+import click
 import typer
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from rich.console import Console
 
 from batchforge.core import InvalidInput
 from batchforge.core.outcomes import CliError, ExitCode
+from batchforge.core.sdk_logs import append_to_log, default_log_file
 from batchforge.submission.errors import SubmissionError
 
 
@@ -69,3 +75,26 @@ def reported_errors(stderr: Console) -> Iterator[None]:
         first_line = str(unreachable).splitlines()[0] if str(unreachable) else type(unreachable).__name__
         stderr.print(f"error: cannot reach the service: {first_line}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(ExitCode.SERVICE_ERROR) from None
+    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
+        raise  # the command's own exit code or usage error
+    except Exception as unexpected:  # a bug: one line on the terminal, the traceback in the log file
+        stderr.print(unexpected_failure_message(unexpected), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(ExitCode.INTERNAL_ERROR) from None
+
+
+def unexpected_failure_message(error: BaseException) -> str:
+    """``error: batchctl submit failed unexpectedly: KeyError: 'x' (traceback in <log>)``; the traceback is logged."""
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context is not None else None
+    command = " ".join(["batchctl", *([root.invoked_subcommand] if root and root.invoked_subcommand else [])])
+    frames = traceback.extract_tb(error.__traceback__)
+    origin = f" in {frames[-1].name} ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    log_file = default_log_file()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    written = append_to_log(
+        log_file, f"{stamp} {command} {' '.join(sys.argv[1:])}: unexpected failure\n{traceback.format_exc()}"
+    )
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    what = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    where = f"traceback in {log_file}" if written else f"no log written: {log_file} is not writable"
+    return f"error: {command} failed unexpectedly: {what}{origin} ({where}); please report it"

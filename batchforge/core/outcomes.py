@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 3
     SERVICE_ERROR = 4
     TIMED_OUT = 5
+    INTERNAL_ERROR = 70  # a bug: the message names what failed and the log file holding the traceback
     INTERRUPTED = 130
 
 

@@ -26,6 +26,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import ContainerClient
 from requests.adapters import HTTPAdapter
 
+from batchforge.core.sdk_logs import route_library_logs
 from batchforge.submission.credentials import azure_credential
 from batchforge.submission.target import BatchTarget, EntraIdAuth, SharedKeyAuth
 
@@ -51,7 +52,12 @@ def pooled_transport(pool_size: int = DEFAULT_CONNECTION_POOL_SIZE) -> RequestsT
 
 
 def make_batch_client(target: BatchTarget, *, pool_size: int = DEFAULT_CONNECTION_POOL_SIZE) -> BatchClient:
-    """A Batch client for the target's account: Shared Key for the local service, Entra ID for Azure."""
+    """A Batch client for the target's account: Shared Key for the local service, Entra ID for Azure.
+
+    The SDK's log records (warnings with tracebacks on requests the engine retries) go to
+    ``$BATCHFORGE_LOG_FILE`` or nowhere, never to the terminal of the CLI or of ``pulumi up``.
+    """
+    route_library_logs()
     return BatchClient(
         endpoint=target.account_endpoint,
         credential=credential_for(target.auth),

@@ -84,6 +84,8 @@ class _Tally:
         self.already_present = 0
         self.pending = 0
         self.failed: list[TaskFailure] = []
+        # Failed because the service refused them (a final 4xx), not because retries or time ran out.
+        self.refused = 0
 
     def count(self, *, added: int = 0, already_present: int = 0, pending: int = 0) -> None:
         with self._lock:
@@ -91,9 +93,13 @@ class _Tally:
             self.already_present += already_present
             self.pending += pending
 
-    def fail(self, tasks: Sequence[batch_models.BatchTaskCreateOptions], code: str, message: str) -> None:
+    def fail(
+        self, tasks: Sequence[batch_models.BatchTaskCreateOptions], code: str, message: str, *, refused: bool = True
+    ) -> None:
         with self._lock:
             self.failed.extend(TaskFailure(task_id(task), code, message) for task in tasks)
+            if refused:
+                self.refused += len(tasks)
 
 
 def task_id(task: Mapping[str, Any]) -> str:
@@ -151,10 +157,8 @@ def _ensure_job(planned: PlannedJob, client: BatchSubmitClient, retrier: Retrier
 def existing_task_ids(client: BatchSubmitClient, job_id: str, retrier: Retrier) -> set[str]:
     """Ids of the job's tasks on the service (``$select=id``, so the listing stays small)."""
 
-    def list_ids(**options: Any) -> set[str]:
-        return {task_id(task) for task in client.list_tasks(job_id, select=["id"], max_results=1000, **options)}
-
-    return retrier.run(list_ids)
+    # One request per page of 1000 ids, each with its own retries (a fault in page 9 does not restart page 1).
+    return {task_id(task) for task in retrier.list_all(client.list_tasks, job_id, select=["id"], max_results=1000)}
 
 
 def _add_chunk(
@@ -203,7 +207,7 @@ def _add_chunk(
             tally.count(pending=len(retry))
             return
         if decision == "out-of-attempts":
-            tally.fail(retry, retry_kind.code, f"gave up after {attempt} attempts: {retry_kind.message}")
+            tally.fail(retry, retry_kind.code, f"gave up after {attempt} attempts: {retry_kind.message}", refused=False)
             return
         pending = retry
         attempt += 1
@@ -285,6 +289,12 @@ def _submit_within(
             raise SubmissionError(f"job {planned.job_id} needs {len(planned.uploads)} files uploaded: no container")
         uploads = upload_inputs(planned.uploads, upload_container)
 
+    # Everything is checked before the job exists: a task too big for any request would leave a job that can
+    # never be completed, so the submission stops here with nothing created.
+    planned_chunks = chunk_tasks(planned.tasks, max_tasks=MAX_TASKS_PER_REQUEST, max_bytes=max_request_bytes)
+    if planned_chunks.oversized:
+        return _refused_before_creating(planned, planned_chunks, max_request_bytes, retrier, uploads, started)
+
     job = _ensure_job(planned, client, retrier)
     on_service = set() if job.created else existing_task_ids(client, planned.job_id, retrier)
     missing = [task for task, task_key in zip(planned.tasks, planned_ids, strict=True) if task_key not in on_service]
@@ -296,12 +306,17 @@ def _submit_within(
 
     tally = _Tally()
     tally.count(already_present=len(planned.tasks) - len(missing))
-    chunking = chunk_tasks(missing, max_tasks=MAX_TASKS_PER_REQUEST, max_bytes=max_request_bytes)
-    for task, size in chunking.oversized:
-        tally.fail([task], "RequestBodyTooLarge", f"the task alone is {size} bytes; the limit is {max_request_bytes}")
+    chunking = (
+        planned_chunks
+        if len(missing) == len(planned.tasks)
+        else chunk_tasks(missing, max_tasks=MAX_TASKS_PER_REQUEST, max_bytes=max_request_bytes)
+    )
     if chunking.chunks:
         _add_chunks_concurrently(client, planned.job_id, chunking.chunks, retrier, tally, concurrency)
 
+    cleanup = ""
+    if tally.refused:
+        cleanup = _clean_up_refused(client, planned.job_id, job.created, retrier)
     complete = not tally.failed and tally.pending == 0
     completion_mode_set = False
     wanted_mode = _lower(planned.all_tasks_complete_mode)
@@ -332,6 +347,64 @@ def _submit_within(
         retries=retrier.retries,
         uploads=uploads,
         duration_s=time.monotonic() - started,
+        job_exists=not (job.created and cleanup.startswith("job deleted")),
+        cleanup=cleanup,
+        refused_tasks=tally.refused,
+    )
+
+
+def removal_command(job_id: str) -> str:
+    """The command an operator runs to remove a job the engine could not delete."""
+    return f"az batch job delete --job-id {job_id} --yes"
+
+
+def _clean_up_refused(client: BatchSubmitClient, job_id: str, created: bool, retrier: Retrier) -> str:
+    """The service refused tasks for good: delete the job this run created, or say how to remove it.
+
+    A job whose tasks cannot all be added never completes (its onAllTasksComplete is set only after the last
+    task); left behind, it would also make the next submission of a fixed workload find a stale job.
+    """
+    if not created:
+        return f"job {job_id} existed before this run and was left as it is; remove it with `{removal_command(job_id)}`"
+    try:
+        retrier.run(client.begin_delete_job, job_id, polling_interval=1)
+    except (AzureError, SubmissionError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"job {job_id} could not be deleted ({reason}); remove it with `{removal_command(job_id)}`"
+    return f"job deleted: {job_id} was created by this run and is removed again, since the service refused tasks"
+
+
+def _refused_before_creating(
+    planned: PlannedJob,
+    chunking: Any,
+    max_request_bytes: int,
+    retrier: Retrier,
+    uploads: UploadResult,
+    started: float,
+) -> SubmissionResult:
+    failed = tuple(
+        TaskFailure(
+            task_id(task),
+            "RequestBodyTooLarge",
+            f"the task alone is {size} bytes; a request may hold {max_request_bytes}",
+        )
+        for task, size in chunking.oversized
+    )
+    return SubmissionResult(
+        workload_name=planned.workload_name,
+        job_id=planned.job_id,
+        content_hash=planned.content_hash,
+        job_created=False,
+        tasks_total=len(planned.tasks),
+        tasks_added=0,
+        tasks_already_present=0,
+        failed=failed,
+        requests=retrier.requests,
+        uploads=uploads,
+        duration_s=time.monotonic() - started,
+        job_exists=False,
+        cleanup="nothing was created: the service would refuse these tasks",
+        refused_tasks=len(failed),
     )
 
 

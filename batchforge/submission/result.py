@@ -74,6 +74,12 @@ class SubmissionResult:
     retries: int = 0
     uploads: UploadResult = field(default_factory=UploadResult)
     duration_s: float = 0.0
+    # False when the submission stopped before creating the job (the service would refuse a task).
+    job_exists: bool = True
+    # What was done about a job the service refused tasks of: deleted, or the command that removes it.
+    cleanup: str = ""
+    # How many of ``failed`` the service refused for good (the rest ran out of retries: a re-run may add them).
+    refused_tasks: int = 0
 
     @property
     def complete(self) -> bool:
@@ -84,9 +90,14 @@ class SubmissionResult:
             and self.tasks_added + self.tasks_already_present == self.tasks_total
         )
 
+    @property
+    def refused(self) -> bool:
+        """The service refused (or would refuse) a task for good: submitting again cannot fix it."""
+        return self.refused_tasks > 0
+
     def summary(self) -> str:
         """One line for logs and error messages."""
-        created = "created" if self.job_created else "already existed"
+        created = "not created" if not self.job_exists else "created" if self.job_created else "already existed"
         line = (
             f"job {self.job_id} ({created}): {self.tasks_added} tasks added, "
             f"{self.tasks_already_present} already present, {len(self.failed)} failed"
@@ -96,4 +107,5 @@ class SubmissionResult:
         if self.failed:
             first = self.failed[0]
             line += f"; first failure: task {first.task_id}: {first.code}: {first.message}"
-        return line + f" in {self.duration_s:.1f}s"
+        line += f" in {self.duration_s:.1f}s"
+        return f"{line}; {self.cleanup}" if self.cleanup else line

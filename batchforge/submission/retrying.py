@@ -178,6 +178,28 @@ class Retrier:
         time.sleep(delay)
         return "retry"
 
+    def list_all(self, list_call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+        """Every item of a paged listing (``ItemPaged``), each page its own request with its own retries.
+
+        Retrying the listing as one unit would start it over on any fault, so a listing of many pages could
+        run out of attempts although every single request succeeds within them. Each page here is fetched from
+        the continuation token of the page before, with the policy's attempts, within the shared deadline.
+        """
+        items: list[Any] = []
+        token: str | None = None
+
+        def fetch_page(continuation: str | None, **options: Any) -> tuple[list[Any], str | None]:
+            pages = list_call(*args, **kwargs, **options).by_page(continuation_token=continuation)
+            page = list(next(pages, []))
+            return page, pages.continuation_token
+
+        fetch_page.__name__ = f"{getattr(list_call, '__name__', 'list')} (paged)"
+        while True:
+            page, token = self.run(fetch_page, token)
+            items.extend(page)
+            if not token:
+                return items
+
     def run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Calls ``call(*args, **kwargs, **call_options())`` until it succeeds, fails for good, or time is up."""
         attempt = 1

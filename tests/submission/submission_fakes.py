@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceResponseError,
 )
+from azure.core.paging import ItemPaged
 
 
 class BatchErrorFormat(ODataV4Format):
@@ -75,6 +76,7 @@ class FakeBatchClient:
         self.task_create_attempts: Counter[str] = Counter()
         self.calls: list[str] = []
         self.on_collection: Callable[[int], None] | None = None
+        self.list_pages = 0
 
     # --- jobs
     def create_job(self, job: batch_models.BatchJobCreateOptions, **kwargs: Any) -> None:
@@ -109,9 +111,22 @@ class FakeBatchClient:
                 getattr(job.all_tasks_complete_mode, "value", job.all_tasks_complete_mode)
             )
 
-    def list_tasks(self, job_id: str, **kwargs: Any) -> list[batch_models.BatchTask]:
+    def list_tasks(self, job_id: str, **kwargs: Any) -> ItemPaged[batch_models.BatchTask]:
+        """Pages of ``max_results`` ids as the service pages them; the continuation token is the next offset."""
         self.calls.append("list_tasks")
-        return [batch_models.BatchTask({"id": task_id}) for task_id in list(self._job(job_id).tasks)]
+        page_size = int(kwargs.get("max_results") or 1000)
+        ids = list(self._job(job_id).tasks)
+
+        def get_next(token: str | None) -> int:
+            self.list_pages += 1
+            return int(token or 0)
+
+        def extract(offset: int) -> tuple[str | None, Iterator[batch_models.BatchTask]]:
+            page = [batch_models.BatchTask({"id": task_id}) for task_id in ids[offset : offset + page_size]]
+            following = offset + page_size
+            return (str(following) if following < len(ids) else None), iter(page)
+
+        return ItemPaged(get_next, extract)
 
     def get_job_task_counts(self, job_id: str, **kwargs: Any) -> batch_models.BatchTaskCountsResult:
         count = len(self._job(job_id).tasks)

@@ -132,6 +132,39 @@ def test_a_refused_task_is_reported_with_the_service_reason_and_the_rest_land():
     assert result.tasks_added == 19 and not result.complete and not result.completion_mode_set
 
 
+def test_a_job_this_run_created_is_deleted_when_the_service_refuses_a_task():
+    fake = FakeBatchClient()
+    planned = planned_sweep(20)
+    planned.tasks[3].command_line = ""
+
+    result = submit(planned, fake, retry_policy=FAST)
+
+    assert result.refused and planned.job_id not in fake.jobs, "no half-submitted job may stay behind"
+    assert not result.job_exists and result.cleanup.startswith("job deleted")
+    assert "job deleted" in result.summary()
+
+
+def test_a_job_that_existed_before_is_left_and_named_with_the_command_that_removes_it():
+    fake = FakeBatchClient()
+    planned = planned_sweep(20)
+    planned.tasks[3].command_line = ""
+    submit(planned_sweep(2), fake, retry_policy=FAST)  # the same job id: an earlier run created the job
+
+    result = submit(planned, fake, retry_policy=FAST)
+
+    assert result.refused and planned.job_id in fake.jobs and result.job_exists
+    assert f"az batch job delete --job-id {planned.job_id} --yes" in result.summary()
+
+
+def test_tasks_that_ran_out_of_retries_do_not_delete_the_job_a_rerun_resumes():
+    fake = FakeBatchClient(faults=["503"] * 6)
+    planned = planned_sweep(50)
+
+    result = submit(planned, fake, concurrency=1, retry_policy=RetryPolicy(max_attempts=3, base_delay_s=0.001))
+
+    assert result.failed and not result.refused and planned.job_id in fake.jobs and not result.cleanup
+
+
 def test_the_deadline_stops_the_run_and_a_rerun_adds_exactly_the_rest():
     fake = FakeBatchClient()
     fake_slow = fake.create_task_collection
@@ -207,7 +240,7 @@ def test_default_budget_stays_under_one_mebibyte_with_large_tasks():
     assert MAX_REQUEST_BYTES < 1024 * 1024
 
 
-def test_a_task_too_big_for_any_request_is_reported_not_sent():
+def test_a_task_too_big_for_any_request_is_reported_and_nothing_is_created():
     planned = planned_sweep(3)
     planned.tasks[1].environment_settings = [batch_models.EnvironmentSetting(name="BIG", value="y" * 1_000_000)]
     fake = FakeBatchClient()
@@ -215,7 +248,9 @@ def test_a_task_too_big_for_any_request_is_reported_not_sent():
     result = submit(planned, fake, retry_policy=FAST)
 
     assert [(failure.task_id, failure.code) for failure in result.failed] == [("task-00001", "RequestBodyTooLarge")]
-    assert sorted(fake.jobs[planned.job_id].tasks) == ["task-00000", "task-00002"]
+    assert fake.jobs == {} and fake.calls == [], "no job may be created for tasks the service would refuse"
+    assert not result.complete and result.refused and not result.job_exists
+    assert "not created" in result.summary() and "nothing was created" in result.summary()
 
 
 def test_submit_many_submits_each_job_and_repeated_task_ids_are_rejected():
