@@ -15,6 +15,7 @@ from batchforge.config.naming import (
     private_endpoint_name,
     resource_group_name,
     storage_account_name,
+    storage_private_endpoint_name,
 )
 
 # Built-in role definition ids (the same in every Azure tenant).
@@ -30,6 +31,24 @@ def role_definition_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.
 
 def _user_assigned(identity_id: pulumi.Output[str]) -> pulumi.Output[dict[str, dict[str, str]]]:
     return identity_id.apply(lambda resource_id: {resource_id: {}})
+
+
+def _storage_network_rules(config: StackConfig) -> storage.NetworkRuleSetArgs:
+    """The storage firewall: Deny by default unless the account is public to all (dev without IP rules).
+
+    Trusted Azure services (the Batch service's auto-storage among them) pass the firewall; everything else
+    comes through the blob private endpoint (nodes, the deploy runner) or an allowed IP range.
+    """
+    settings = config.storage
+    return storage.NetworkRuleSetArgs(
+        default_action=settings.default_network_action,
+        bypass=storage.Bypass.AZURE_SERVICES,
+        ip_rules=[
+            storage.IPRuleArgs(i_p_address_or_range=address, action=storage.Action.ALLOW)
+            for address in settings.allowed_ip_ranges
+        ]
+        or None,
+    )
 
 
 def _deployer(config: StackConfig, signed_in: pulumi.Output[str]) -> tuple[pulumi.Input[str], str]:
@@ -83,6 +102,8 @@ class BatchPlatform(pulumi.ComponentResource):
     role_assignments: dict[str, authorization.RoleAssignment]
     upload_permission: authorization.RoleAssignment
     private_endpoints: list[network.PrivateEndpoint]
+    # The blob private endpoint and its DNS zone group: uploads and node transfers of a private account need both.
+    storage_private_path: list[pulumi.Resource]
 
     def __init__(self, name: str, args: BatchPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("batchforge:components:BatchPlatform", name, None, opts)
@@ -138,6 +159,7 @@ class BatchPlatform(pulumi.ComponentResource):
 
         batch_account = self._declare_batch_account(account, node_identity, account_identity)
         self.private_endpoints = self._declare_private_endpoints(batch_account)
+        self.storage_private_path = self._declare_blob_private_endpoint(account)
 
         self.register_outputs(
             {
@@ -192,6 +214,7 @@ class BatchPlatform(pulumi.ComponentResource):
                 default_to_o_auth_authentication=True,
                 allow_cross_tenant_replication=False,
                 public_network_access=config.storage.public_network_access,
+                network_rule_set=_storage_network_rules(config),
                 tags=self._tags,
             ),
             child_opts,
@@ -332,3 +355,39 @@ class BatchPlatform(pulumi.ComponentResource):
                     dns_opts,
                 )
         return endpoints
+
+    def _declare_blob_private_endpoint(self, account: storage.StorageAccount) -> list[pulumi.Resource]:
+        settings = self._config.storage.private_endpoint
+        if settings is None:
+            return []
+        endpoint_name, endpoint_opts = self._child("blob-endpoint")
+        endpoint = network.PrivateEndpoint(
+            endpoint_name,
+            network.PrivateEndpointArgs(
+                private_endpoint_name=storage_private_endpoint_name(self._config, self._stack, "blob"),
+                resource_group_name=self.resource_group_name,
+                location=self._config.location,
+                subnet=network.SubnetArgs(id=settings.subnet_id),
+                private_link_service_connections=[
+                    network.PrivateLinkServiceConnectionArgs(
+                        name="blob", private_link_service_id=account.id, group_ids=["blob"]
+                    )
+                ],
+                tags=self._tags,
+            ),
+            endpoint_opts,
+        )
+        dns_name, dns_opts = self._child("blob-dns")
+        zone_group = network.PrivateDnsZoneGroup(
+            dns_name,
+            network.PrivateDnsZoneGroupArgs(
+                private_endpoint_name=endpoint.name,
+                resource_group_name=self.resource_group_name,
+                private_dns_zone_group_name="default",
+                private_dns_zone_configs=[
+                    network.PrivateDnsZoneConfigArgs(name="blob", private_dns_zone_id=settings.private_dns_zone_id)
+                ],
+            ),
+            dns_opts,
+        )
+        return [endpoint, zone_group]

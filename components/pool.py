@@ -210,7 +210,8 @@ class BatchPool(pulumi.ComponentResource):
                     # then delete the old one: the same blob, gone.
                     opts=pulumi.ResourceOptions(
                         parent=self,
-                        depends_on=[platform.upload_permission],
+                        # A private account answers the upload only through its endpoint, once its DNS name resolves.
+                        depends_on=[platform.upload_permission, *platform.storage_private_path],
                         aliases=[pulumi.Alias(name=f"{config.id}:{asset.blob_name}")],
                     ),
                 )

@@ -29,12 +29,22 @@ def stack_file_name(stack: str) -> str:
 def _cross_checks(data: Mapping[str, Any], source: str) -> list[Problem]:
     """Rules spanning several keys, checked on the raw data so they are reported with the field errors."""
     problems: list[Problem] = []
+    network = data.get("network")
+    has_subnet = isinstance(network, Mapping) and bool(network.get("subnetId"))
+    storage = data.get("storage")
+    if isinstance(storage, Mapping) and storage.get("publicNetworkAccess") == "Disabled" and not has_subnet:
+        problems.append(
+            Problem(
+                source,
+                "storage.publicNetworkAccess",
+                "Disabled needs network.subnetId: nodes outside a virtual network cannot reach the storage "
+                "account's private endpoint",
+            )
+        )
     pools = data.get("pools")
     if not isinstance(pools, list):
         return problems
     first_seen: dict[str, int] = {}
-    network = data.get("network")
-    has_subnet = isinstance(network, Mapping) and bool(network.get("subnetId"))
     for index, pool in enumerate(pools):
         if not isinstance(pool, Mapping):
             continue

@@ -6,12 +6,14 @@ the local Batch service all read these models, never the raw YAML.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -94,11 +96,87 @@ class ResourceGroupConfig(_Strict):
         return self
 
 
+BLOB_PRIVATE_DNS_ZONE = "privatelink.blob.core.windows.net"
+
+
+# What a storage IP rule cannot name: private (RFC 1918), shared (RFC 6598), loopback and link-local addresses.
+_NON_PUBLIC_IPV4 = tuple(
+    ipaddress.IPv4Network(block)
+    for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16")
+)
+
+
+def _check_ip_rule(value: str) -> str:
+    """A storage firewall IP rule: a public IPv4 address, or a public IPv4 CIDR range of /30 or wider."""
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(f"'{value}' must be a public IPv4 address or CIDR range such as 203.0.113.0/24") from None
+    if network.version != 4 or any(network.subnet_of(block) for block in _NON_PUBLIC_IPV4):
+        raise ValueError(f"'{value}' must be a public IPv4 address or range (storage IP rules take no private ranges)")
+    if "/" in value and network.prefixlen > 30:
+        raise ValueError(
+            f"'{value}': storage IP rules take ranges up to /30; write a single address without /31 or /32"
+        )
+    return value
+
+
+class StoragePrivateEndpointConfig(_Strict):
+    """A private endpoint for the storage account's blob service, registered in privatelink.blob.core.windows.net."""
+
+    subnet_id: str
+    private_dns_zone_id: str = Field(description=f"The {BLOB_PRIVATE_DNS_ZONE} private DNS zone")
+
+    @field_validator("subnet_id")
+    @classmethod
+    def _subnet_arm_id(cls, value: str) -> str:
+        return str(_check_subnet_id(value))
+
+    @field_validator("private_dns_zone_id")
+    @classmethod
+    def _blob_zone(cls, value: str) -> str:
+        if not _DNS_ZONE_ID.match(value) or value.rsplit("/", 1)[-1].lower() != BLOB_PRIVATE_DNS_ZONE:
+            raise ValueError(
+                "must be the resource id of the private DNS zone for blob endpoints: /subscriptions/<id>/"
+                f"resourceGroups/<rg>/providers/Microsoft.Network/privateDnsZones/{BLOB_PRIVATE_DNS_ZONE}"
+            )
+        return value
+
+
 class StorageConfig(_Strict):
+    """The stack's storage account. ``publicNetworkAccess: Disabled`` (staging, prod) needs ``privateEndpoint``;
+    with public access, ``allowedIpRanges`` limits it to those addresses (default: reachable from anywhere)."""
+
     sku: Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS"] = "Standard_LRS"
     resources_container: str = "resources"
     outputs_container: str = "outputs"
     public_network_access: Literal["Enabled", "Disabled"] = "Enabled"
+    allowed_ip_ranges: list[Annotated[str, AfterValidator(_check_ip_rule)]] = Field(
+        default_factory=list, description="Public IPv4 addresses/CIDR ranges allowed through the firewall"
+    )
+    private_endpoint: StoragePrivateEndpointConfig | None = None
+
+    @model_validator(mode="after")
+    def _private_path(self) -> Self:
+        if self.public_network_access == "Disabled":
+            if self.private_endpoint is None:
+                raise ValueError(
+                    "publicNetworkAccess Disabled needs privateEndpoint (subnetId and the "
+                    f"{BLOB_PRIVATE_DNS_ZONE} privateDnsZoneId): without it nodes cannot download start-task "
+                    "files or upload outputs, and the deploy runner cannot upload"
+                )
+            if self.allowed_ip_ranges:
+                raise ValueError(
+                    "allowedIpRanges has no effect with publicNetworkAccess Disabled (the firewall admits no public "
+                    "address); remove it, or enable public network access"
+                )
+        return self
+
+    @property
+    def default_network_action(self) -> Literal["Allow", "Deny"]:
+        """Deny unless the account is public without IP rules (dev's reachable-from-anywhere default)."""
+        public_to_all = self.public_network_access == "Enabled" and not self.allowed_ip_ranges
+        return "Allow" if public_to_all else "Deny"
 
     @field_validator("resources_container", "outputs_container")
     @classmethod

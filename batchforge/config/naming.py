@@ -59,6 +59,10 @@ def private_endpoint_name(config: StackConfig, stack: str, group: str) -> str:
     return f"{config.name_prefix}-{stack}-batch-{group.lower()}-pe"
 
 
+def storage_private_endpoint_name(config: StackConfig, stack: str, group: str) -> str:
+    return f"{config.name_prefix}-{stack}-storage-{group.lower()}-pe"
+
+
 def pool_replacement_key(pool: PoolConfig, subnet_id: str | None) -> dict[str, object]:
     """The pool properties Batch cannot change on a pool that has nodes.
 

@@ -166,6 +166,35 @@ def check_storage_https_only(
     return []
 
 
+def check_storage_private_in_prod(
+    resource_type: str, props: Mapping[str, Any], stack: str, config: Mapping[str, Any]
+) -> list[str]:
+    """A production stack's storage is unreachable from the internet (Checkov CKV_AZURE_59, _35 and _36)."""
+    if not _is_production(stack, config):
+        return []
+    findings: list[str] = []
+    where = f"Storage account in production stack '{stack}'"
+    access = props.get("publicNetworkAccess")
+    if access != "Disabled":
+        shown = access if access is not None else "unset (Enabled)"
+        findings.append(
+            f"{where} must set publicNetworkAccess to Disabled (reached through its blob private endpoint), got {shown}"
+        )
+    rules = props.get("networkRuleSet")
+    default_action = _get(rules, "defaultAction")
+    if default_action != "Deny":
+        shown = default_action if default_action is not None else "unset (Allow)"
+        findings.append(f"{where} must set networkRuleSet.defaultAction to Deny, got {shown}")
+    bypass = _get(rules, "bypass")
+    granted = {part.strip() for part in bypass.split(",")} if isinstance(bypass, str) else set()
+    if "AzureServices" not in granted:
+        findings.append(
+            f"{where} must let trusted Azure services through: networkRuleSet.bypass must include AzureServices, "
+            f"got {bypass if bypass is not None else 'unset'}"
+        )
+    return findings
+
+
 # --- Pools ---------------------------------------------------------------------------------------
 
 
@@ -400,6 +429,15 @@ RULES: tuple[Rule, ...] = (
         "Storage accounts accept HTTPS traffic only.",
         frozenset({STORAGE_ACCOUNT}),
         check_storage_https_only,
+    ),
+    Rule(
+        "storage-private-in-prod",
+        "Storage accounts in production stacks are closed to the internet: public network access disabled, "
+        "network rules denying by default, trusted Azure services let through.",
+        frozenset({STORAGE_ACCOUNT}),
+        check_storage_private_in_prod,
+        config_schema={"productionStacks": _PRODUCTION_STACKS_SCHEMA},
+        remediation="Set storage.publicNetworkAccess: Disabled and storage.privateEndpoint in the stack config.",
     ),
     Rule(
         "pool-no-public-ips-in-prod",

@@ -228,6 +228,19 @@ BROKEN: list[tuple[str, str, Callable[[ArmRequest], None], str]] = [
         _set_path("accountName", "BforgeProdStorage"),
         "(path) accountName: 'BforgeProdStorage' does not match the pattern",
     ),
+    # The storage firewall of the private stacks (networkAcls): a wrong default action, an IP rule without its value.
+    (
+        "azure-native:storage:StorageAccount",
+        "enum",
+        _set("properties.networkAcls.defaultAction", "Block"),
+        "properties.networkAcls.defaultAction: 'Block' is not a DefaultAction value",
+    ),
+    (
+        "azure-native:storage:StorageAccount",
+        "missing",
+        _set("properties.networkAcls.ipRules", [{"action": "Allow"}]),
+        "properties.networkAcls.ipRules[0].value: required property missing",
+    ),
     (
         "azure-native:storage:BlobContainer",
         "enum",

@@ -28,6 +28,8 @@ def good_storage(**overrides):
         "minimumTlsVersion": "TLS1_2",
         "allowBlobPublicAccess": False,
         "enableHttpsTrafficOnly": True,
+        "publicNetworkAccess": "Disabled",
+        "networkRuleSet": {"defaultAction": "Deny", "bypass": "AzureServices"},
         "tags": dict(TAGS),
     }
     props.update(overrides)
