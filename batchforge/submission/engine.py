@@ -355,7 +355,7 @@ def _submit_within(
 
 def removal_command(job_id: str) -> str:
     """The command an operator runs to remove a job the engine could not delete."""
-    return f"az batch job delete --job-id {job_id} --yes"
+    return f"batchctl job delete {job_id}  (with the target flags: --local or --stack-outputs ...)"
 
 
 def _clean_up_refused(client: BatchSubmitClient, job_id: str, created: bool, retrier: Retrier) -> str:

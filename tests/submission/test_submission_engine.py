@@ -153,7 +153,7 @@ def test_a_job_that_existed_before_is_left_and_named_with_the_command_that_remov
     result = submit(planned, fake, retry_policy=FAST)
 
     assert result.refused and planned.job_id in fake.jobs and result.job_exists
-    assert f"az batch job delete --job-id {planned.job_id} --yes" in result.summary()
+    assert f"batchctl job delete {planned.job_id}" in result.summary()
 
 
 def test_tasks_that_ran_out_of_retries_do_not_delete_the_job_a_rerun_resumes():
