@@ -178,3 +178,24 @@ def test_the_readme_command_reaches_local_up():
     assert finished.returncode == 0, finished.stderr
     assert "Usage: batchctl local up" in finished.stdout
     assert "--stack" in finished.stdout and "--keep" in finished.stdout
+
+
+def test_local_down_then_up_keeps_start_tasks_working(tmp_path):
+    """After a restart the pool's start-task files must still download (Azurite keeps its endpoint)."""
+    root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD})
+    data_dir = tmp_path / "data"
+    first = _up(root, data_dir, "--keep")
+    assert first.exit_code == 0, first.output
+    endpoint_before = json.loads((data_dir / "localbatch.json").read_text())["storage"]["blob_endpoint"]
+    assert runner.invoke(app, ["local", "down", "--data-dir", str(data_dir)]).exit_code == 0
+    # A changed workload is a new job: its task needs the start task's file on the node again.
+    (root / "workloads" / "ok.yaml").write_text(
+        (root / "workloads" / "ok.yaml").read_text().replace("echo second", "echo second run")
+    )
+    second = _up(root, data_dir, "--verbose")
+    assert second.exit_code == 0, second.output
+    assert "start task failed" not in second.output
+    assert json.loads((data_dir / "localbatch.json").read_text())["storage"]["blob_endpoint"] == endpoint_before
+    greet = re.findall(r"ok   greet  exit 0  \S+  (\S+)/\{stdout,stderr\}\.txt", second.stdout)
+    assert greet, second.stdout
+    assert (Path(greet[-1]) / "stdout.txt").read_text() == "node ready\n"
