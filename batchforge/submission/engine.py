@@ -43,6 +43,10 @@ DEFAULT_DEADLINE_S = 900.0
 DEFAULT_CONCURRENCY = 16
 # Job states in which the service refuses new tasks.
 _CLOSED_JOB_STATES = frozenset({"completed", "terminating", "deleting"})
+# A job in these states has ended (or is ending) on its own: what a completion mode of terminatejob asks for.
+_ENDED_JOB_STATES = frozenset({"completed", "terminating"})
+# What a patch of an ended job answers (the local service and Batch say JobNotActive for terminating).
+_ENDED_CODES = frozenset({"JobCompleted", "JobNotActive", "JobBeingTerminated"})
 _GONE_CODES = frozenset({"JobCompleted", "JobBeingDeleted", "JobBeingTerminated", "JobNotFound"})
 
 
@@ -321,15 +325,7 @@ def _submit_within(
     completion_mode_set = False
     wanted_mode = _lower(planned.all_tasks_complete_mode)
     if complete and wanted_mode is not None:
-        if job.all_tasks_complete_mode == wanted_mode or job.state in _CLOSED_JOB_STATES:
-            completion_mode_set = job.all_tasks_complete_mode == wanted_mode
-        else:
-            retrier.run(
-                client.update_job,
-                planned.job_id,
-                batch_models.BatchJobUpdateOptions(all_tasks_complete_mode=planned.all_tasks_complete_mode),
-            )
-            completion_mode_set = True
+        completion_mode_set = _set_completion_mode(planned, client, job, wanted_mode, retrier)
 
     return SubmissionResult(
         workload_name=planned.workload_name,
@@ -351,6 +347,38 @@ def _submit_within(
         cleanup=cleanup,
         refused_tasks=tally.refused,
     )
+
+
+def _set_completion_mode(
+    planned: PlannedJob, client: BatchSubmitClient, job: _JobOnService, wanted_mode: str, retrier: Retrier
+) -> bool:
+    """Patches onAllTasksComplete; True when the job has it or has already ended because of it.
+
+    A job found completed or terminating with every task present has done what the mode asks for; and when
+    the patch's answer was lost, the retry meets exactly that job (``JobCompleted``/``JobNotActive``), which
+    is the success the first attempt already had, not a failure of the ``up``.
+    """
+    if job.all_tasks_complete_mode == wanted_mode:
+        return True
+    if job.state in _ENDED_JOB_STATES:
+        return True
+    if job.state in _CLOSED_JOB_STATES:
+        return False
+    try:
+        retrier.run(
+            client.update_job,
+            planned.job_id,
+            batch_models.BatchJobUpdateOptions(all_tasks_complete_mode=planned.all_tasks_complete_mode),
+        )
+    except HttpResponseError as error:
+        # Only a job that really has ended is success; a refusal for any other reason stays a failure.
+        if error_code(error) not in _ENDED_CODES or not _job_has_ended(client, planned.job_id, retrier):
+            raise
+    return True
+
+
+def _job_has_ended(client: BatchSubmitClient, job_id: str, retrier: Retrier) -> bool:
+    return _lower(retrier.run(client.get_job, job_id).state) in _ENDED_JOB_STATES
 
 
 def removal_command(job_id: str) -> str:
