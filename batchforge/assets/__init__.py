@@ -1,5 +1,6 @@
 """Content-addressed blob names for local files and folders (no Pulumi, no Azure calls)."""
 
+from batchforge.assets.confinement import OutsideRepository, outside_repository, source_escape
 from batchforge.assets.content_addressed import (
     LocalAsset,
     content_blob_name,
@@ -8,4 +9,13 @@ from batchforge.assets.content_addressed import (
     sha256_file,
 )
 
-__all__ = ["LocalAsset", "content_blob_name", "expand_source", "expand_sources", "sha256_file"]
+__all__ = [
+    "LocalAsset",
+    "OutsideRepository",
+    "content_blob_name",
+    "expand_source",
+    "expand_sources",
+    "outside_repository",
+    "sha256_file",
+    "source_escape",
+]

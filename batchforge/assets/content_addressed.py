@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from batchforge.assets.confinement import confined
 from batchforge.assets.uploads import BlobUpload
 
 _SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".venv", "node_modules", ".pytest_cache", ".ruff_cache"})
@@ -60,8 +61,11 @@ def _files_under(folder: Path) -> list[Path]:
 
 
 def expand_source(repo_root: Path, source: str, prefix: str) -> list[LocalAsset]:
-    """The assets for one repo-relative file or folder; raises FileNotFoundError if it does not exist."""
+    """The assets for one repo-relative file or folder; raises FileNotFoundError if it does not exist, and
+    :class:`OutsideRepository` if it, or a file in it, resolves outside the repository (symlinks followed)."""
     local = repo_root / source
+    if local.exists():
+        confined(repo_root, local, source)
     if local.is_file():
         digest = sha256_file(local)
         return [LocalAsset(content_blob_name(prefix, digest, local.name), local, digest, local.name)]
@@ -70,6 +74,7 @@ def expand_source(repo_root: Path, source: str, prefix: str) -> list[LocalAsset]
         assets: list[LocalAsset] = []
         for path in _files_under(local):
             inside = path.relative_to(local).as_posix()
+            confined(repo_root, path, f"{source.rstrip('/')}/{inside}")
             digest = sha256_file(path)
             node_path = f"{folder_name}/{inside}"
             assets.append(LocalAsset(content_blob_name(prefix, digest, node_path), path, digest, node_path))

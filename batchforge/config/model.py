@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from batchforge.assets.confinement import source_escape
 from batchforge.core.fields import FileMode
 
 _POOL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$")
@@ -382,6 +383,8 @@ class ResourceFileConfig(_Strict):
         root = (info.context or {}).get("repo_root")
         if root is not None and not (Path(root) / relative).exists():
             raise ValueError(f"no such file or folder in the repository: {value}")
+        if root is not None and (escape := source_escape(Path(root), value)) is not None:
+            raise ValueError(escape)
         return value
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from batchforge.assets import LocalAsset, expand_source
+from batchforge.assets import LocalAsset, expand_source, source_escape
 from batchforge.core import Problem
 from batchforge.workload.expansion import PerFileInput
 from batchforge.workload.model import LocalFolderSource, LocalOrUrlFile, ResourceFileSpec, TaskTemplate, Workload
@@ -47,12 +47,17 @@ def local_files(workload: Workload) -> list[tuple[str, LocalOrUrlFile]]:
 
 
 def local_input_problems(workload: Workload, repo_root: Path) -> list[Problem]:
-    """Missing local files (a path with placeholders is reported as such by the template checks instead)."""
-    return [
-        Problem(workload.source, path, f"no such file or folder in the repository: {spec.source}")
-        for path, spec in local_files(workload)
-        if not (repo_root / spec.source).exists() and not compile_template(spec.source).placeholders
-    ]
+    """Missing local files, and files that resolve outside the repository (symlinks followed); a path with
+    placeholders is reported as such by the template checks instead."""
+    problems: list[Problem] = []
+    for path, spec in local_files(workload):
+        if compile_template(spec.source).placeholders:
+            continue
+        if not (repo_root / spec.source).exists():
+            problems.append(Problem(workload.source, path, f"no such file or folder in the repository: {spec.source}"))
+        elif (escape := source_escape(repo_root, spec.source)) is not None:
+            problems.append(Problem(workload.source, path, escape))
+    return problems
 
 
 def local_assets(workload: Workload, repo_root: Path) -> tuple[dict[str, list[LocalAsset]], frozenset[str]]:
@@ -78,6 +83,9 @@ def per_file_local_inputs(workload: Workload, repo_root: Path) -> tuple[list[Per
     path = "tasks.perFile.source.localFolder"
     if not folder.is_dir():
         return [], [Problem(workload.source, path, f"no such folder in the repository: {source.local_folder}")]
+    escape = source_escape(repo_root, source.local_folder)
+    if escape is not None:
+        return [], [Problem(workload.source, path, escape)]
     inputs: list[PerFileInput] = []
     for asset in expand_source(repo_root, source.local_folder, task_input_prefix(workload)):
         relative = asset.node_path.split("/", 1)[1]

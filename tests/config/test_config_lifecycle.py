@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,8 @@ def test_batchctl_validate_prints_warnings_and_passes(tmp_path, monkeypatch):
     section = _staging_section()
     _pool(section).update(nodeAgentSkuId="batch.node.ubuntu 22.04")
     section["batchforge:workloads"] = []
-    (tmp_path / "start-tasks").symlink_to(REPO_ROOT / "start-tasks")
+    # A copy: a symlink to the checkout would lead outside this repository, and is refused.
+    shutil.copytree(REPO_ROOT / "start-tasks", tmp_path / "start-tasks")
     _write(tmp_path, section)
     monkeypatch.setattr(offline_check, "check", functools.partial(offline_check.check, today=TODAY))
 
@@ -197,7 +199,8 @@ def test_batchctl_validate_prints_warnings_and_passes(tmp_path, monkeypatch):
 def test_batchctl_validate_fails_on_an_end_of_life_node_agent(tmp_path):
     section = _staging_section()
     _pool(section).update(nodeAgentSkuId="batch.node.ubuntu 20.04")
-    (tmp_path / "start-tasks").symlink_to(REPO_ROOT / "start-tasks")
+    # A copy: a symlink to the checkout would lead outside this repository, and is refused.
+    shutil.copytree(REPO_ROOT / "start-tasks", tmp_path / "start-tasks")
     _write(tmp_path, section)
 
     result = CliRunner().invoke(app, ["validate", "--repo-root", str(tmp_path)])
