@@ -29,6 +29,7 @@ from pulumi.output import Unknown
 from pydantic import SecretStr
 
 from batchforge.core import InvalidInput
+from batchforge.submission.inventory import SupersedeMode
 from batchforge.submission.plan import PlannedJob
 from batchforge.submission.target import BatchTarget, EntraIdAuth, SharedKeyAuth
 
@@ -47,6 +48,9 @@ INPUT_KEYS = (
     "workloadFile",
     "jobId",
     "contentHash",
+    # What the job update operation changes on the live job: a change is an update, never a replacement.
+    "settingsHash",
+    "stack",
     "accountEndpoint",
     "poolIds",
     "resourcesContainerUrl",
@@ -59,7 +63,15 @@ INPUT_KEYS = (
     "deletionMode",
     "deadlineSeconds",
 )
-OUTPUT_KEYS = ("tasksTotal", "tasksAdded", "tasksAlreadyPresent", "jobCreated", "taskCounts")
+OUTPUT_KEYS = (
+    "tasksTotal",
+    "tasksAdded",
+    "tasksAlreadyPresent",
+    "jobCreated",
+    "settingsUpdated",
+    "retired",
+    "taskCounts",
+)
 DELETION_MODES = ("terminate", "delete")
 AUTH_KINDS = ("entra-id", "shared-key")
 
@@ -117,6 +129,7 @@ def target_from_props(props: Mapping[str, Any]) -> BatchTarget:
         resources_container_url=props["resourcesContainerUrl"],
         outputs_container_url=props["outputsContainerUrl"],
         identity_resource_id=props.get("identityResourceId"),
+        stack=props.get("stack"),
         blob_auth=_auth_at_runtime(
             props.get("blobAuthKind", "entra-id"), props.get("storageAccountName"), LOCAL_STORAGE_KEY_ENV
         ),
@@ -174,11 +187,16 @@ class WorkloadSubmissionProvider(pulumi.dynamic.ResourceProvider):
     def _submit(self, props: Mapping[str, Any]) -> dict[str, Any]:
         from batchforge.submission.client import make_batch_client, make_resources_container_client
         from batchforge.submission.engine import job_task_counts, submit
+        from batchforge.submission.inventory import iter_retirements
 
         target = target_from_props(props)
         root = self._root()
         planned = plan_workload_file(root / props["workloadFile"], target, root)
-        if planned.job_id != props["jobId"] or planned.content_hash != props["contentHash"]:
+        if (
+            planned.job_id != props["jobId"]
+            or planned.content_hash != props["contentHash"]
+            or planned.settings_hash != props.get("settingsHash", planned.settings_hash)
+        ):
             raise RuntimeError(
                 f"{props['workloadFile']} changed after this deployment was planned (job {planned.job_id}, "
                 f"expected {props['jobId']}); run pulumi up again"
@@ -197,6 +215,21 @@ class WorkloadSubmissionProvider(pulumi.dynamic.ResourceProvider):
         if not result.complete:
             # Nothing is lost: the next `pulumi up` resumes and adds only the missing tasks.
             raise RuntimeError(f"workload {planned.workload_name}: submission incomplete: {result.summary()}")
+        # Only now, with every task of the new job on the service, are the workload's earlier jobs retired;
+        # found by metadata, so a job left by an interrupted create that Pulumi never recorded is retired too.
+        retired = [
+            retirement.describe()
+            for retirement in iter_retirements(
+                client,
+                stack=props.get("stack"),
+                workload=planned.workload_name,
+                current_job_id=planned.job_id,
+                mode=_supersede_mode(planned.supersede),
+                drain_timeout_s=float(props.get("deadlineSeconds") or DEFAULT_DEADLINE_S),
+            )
+        ]
+        for line in retired:
+            pulumi.log.info(f"workload {planned.workload_name}: superseded job {line}")
         counts = job_task_counts(client, planned.job_id)
         return {
             **{key: props.get(key) for key in INPUT_KEYS},
@@ -204,6 +237,8 @@ class WorkloadSubmissionProvider(pulumi.dynamic.ResourceProvider):
             "tasksAdded": result.tasks_added,
             "tasksAlreadyPresent": result.tasks_already_present,
             "jobCreated": result.job_created,
+            "settingsUpdated": result.settings_updated,
+            "retired": retired,
             "taskCounts": _counts_dict(counts),
         }
 
@@ -260,10 +295,34 @@ class WorkloadSubmissionProvider(pulumi.dynamic.ResourceProvider):
         from batchforge.submission.engine import delete_job, terminate_job
 
         client = make_batch_client(target_from_props(props))
+        if _superseded(client, id_):
+            # Replaced: the new job's create already retired this one as its workload's supersede asks.
+            return
         if props.get("deletionMode") == "delete":
             delete_job(client, id_)
         else:
             terminate_job(client, id_, reason="batchforge: workload replaced or removed")
+
+
+def _supersede_mode(value: str) -> SupersedeMode:
+    from batchforge.submission.inventory import SUPERSEDE_MODES
+
+    for mode in SUPERSEDE_MODES:
+        if mode == value:
+            return mode
+    raise RuntimeError(f"supersede must be one of {', '.join(SUPERSEDE_MODES)}, not {value!r}")
+
+
+def _superseded(client: Any, job_id: str) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from batchforge.submission.inventory import SUPERSEDED_BY_METADATA_KEY
+
+    try:
+        job = client.get_job(job_id, select=["metadata"])
+    except ResourceNotFoundError:
+        return False
+    return any(item.name == SUPERSEDED_BY_METADATA_KEY for item in job.metadata or [])
 
 
 def _counts_dict(counts: Any) -> dict[str, int]:
@@ -306,8 +365,10 @@ class WorkloadSubmission(pulumi.dynamic.Resource, module="batchforge", name="Wor
 # ---------------------------------------------------------------- what the program calls
 
 
-def _workload_identity(path: Path, target: Mapping[str, Any], repo_root: Path) -> dict[str, str]:
-    """Job id and content hash of one workload for this target (no credentials needed to plan)."""
+def _workload_identity(
+    path: Path, target: Mapping[str, Any], repo_root: Path, stack: str | None = None
+) -> dict[str, str]:
+    """Job id, content and settings hashes of one workload for this target (no credentials needed to plan)."""
     props = target_props(target)
     planning_target = BatchTarget(
         account_endpoint=props["accountEndpoint"],
@@ -316,9 +377,15 @@ def _workload_identity(path: Path, target: Mapping[str, Any], repo_root: Path) -
         resources_container_url=props["resourcesContainerUrl"],
         outputs_container_url=props["outputsContainerUrl"],
         identity_resource_id=props["identityResourceId"],
+        stack=stack,
     )
     planned = plan_workload_file(path, planning_target, repo_root)
-    return {"jobId": planned.job_id, "contentHash": planned.content_hash, "workloadName": planned.workload_name}
+    return {
+        "jobId": planned.job_id,
+        "contentHash": planned.content_hash,
+        "settingsHash": planned.settings_hash,
+        "workloadName": planned.workload_name,
+    }
 
 
 def validate_workload_files(workloads: Sequence[str], repo_root: Path) -> None:
@@ -354,17 +421,20 @@ def declare_workload_submissions(
     if validate:
         validate_workload_files(workloads, repo_root)
     target = pulumi.Output.from_input(batch_target)
+    stack = pulumi.get_stack()
     submissions: dict[str, WorkloadSubmission] = {}
     for file_name in workloads:
         path = repo_root / WORKLOADS_DIR / file_name
         stem = Path(file_name).stem
-        identity = target.apply(lambda values, path=path: _workload_identity(path, values, repo_root))
+        identity = target.apply(lambda values, path=path: _workload_identity(path, values, repo_root, stack))
         target_inputs = target.apply(target_props)
         inputs: dict[str, pulumi.Input[Any]] = {
             "workloadName": identity.apply(lambda values: values["workloadName"]),
             "workloadFile": f"{WORKLOADS_DIR}/{file_name}",
             "jobId": identity.apply(lambda values: values["jobId"]),
             "contentHash": identity.apply(lambda values: values["contentHash"]),
+            "settingsHash": identity.apply(lambda values: values["settingsHash"]),
+            "stack": stack,
             "deletionMode": deletion_mode,
             "deadlineSeconds": deadline_s,
         }

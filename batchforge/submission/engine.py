@@ -39,6 +39,10 @@ from batchforge.submission.retrying import Deadline, FailureKind, Retrier, Retry
 
 # Job metadata entry that ties a job to the workload content it was built from.
 CONTENT_HASH_METADATA_KEY = "batchforge-content-hash"
+# The hash of the job's in-place settings; a job found with another one is patched (see settings_update).
+SETTINGS_HASH_METADATA_KEY = "batchforge-settings-hash"
+# Job states in which the job update operation is accepted.
+_UPDATABLE_JOB_STATES = frozenset({"active", "disabling", "disabled", "enabling"})
 DEFAULT_DEADLINE_S = 900.0
 DEFAULT_CONCURRENCY = 16
 # Job states in which the service refuses new tasks.
@@ -77,6 +81,7 @@ class _JobOnService:
     created: bool
     state: str
     all_tasks_complete_mode: str | None
+    settings_updated: bool = False
 
 
 class _Tally:
@@ -130,11 +135,15 @@ def job_with_content_hash(planned: PlannedJob) -> batch_models.BatchJobCreateOpt
     return job
 
 
-def _content_hash_of(job: batch_models.BatchJob) -> str | None:
+def _metadata_value(job: batch_models.BatchJob, name: str) -> str | None:
     for item in job.metadata or []:
-        if item.name == CONTENT_HASH_METADATA_KEY:
+        if item.name == name:
             return item.value
     return None
+
+
+def _content_hash_of(job: batch_models.BatchJob) -> str | None:
+    return _metadata_value(job, CONTENT_HASH_METADATA_KEY)
 
 
 def _ensure_job(planned: PlannedJob, client: BatchSubmitClient, retrier: Retrier) -> _JobOnService:
@@ -151,10 +160,36 @@ def _ensure_job(planned: PlannedJob, client: BatchSubmitClient, retrier: Retrier
             f"job {planned.job_id} already exists with content hash {found or '(none)'}, "
             f"not {planned.content_hash}: it was not created from this workload version"
         )
+    state = _lower(existing.state) or "active"
+    updated = False
+    if planned.settings_hash and _metadata_value(existing, SETTINGS_HASH_METADATA_KEY) != planned.settings_hash:
+        if state not in _UPDATABLE_JOB_STATES:
+            raise SubmissionError(
+                f"job {planned.job_id} is {state}: its settings (priority, maxParallelTasks, constraints, metadata) "
+                "can no longer be updated; delete the job to submit this workload again"
+            )
+        retrier.run(client.update_job, planned.job_id, settings_update(planned))
+        updated = True
     return _JobOnService(
         created=False,
-        state=_lower(existing.state) or "active",
+        state=state,
         all_tasks_complete_mode=_lower(existing.all_tasks_complete_mode),
+        settings_updated=updated,
+    )
+
+
+def settings_update(planned: PlannedJob) -> batch_models.BatchJobUpdateOptions:
+    """The job update operation's body for the planned settings, every one of them explicit.
+
+    An omitted property keeps the job's current value, so a setting removed from the workload is sent as the
+    service's default (no limit, no constraints) rather than left out.
+    """
+    job = job_with_content_hash(planned)
+    return batch_models.BatchJobUpdateOptions(
+        priority=job.priority or 0,
+        max_parallel_tasks=job.max_parallel_tasks if job.max_parallel_tasks is not None else -1,
+        constraints=job.constraints or batch_models.BatchJobConstraints(),
+        metadata=job.metadata,
     )
 
 
@@ -332,6 +367,7 @@ def _submit_within(
         job_id=planned.job_id,
         content_hash=planned.content_hash,
         job_created=job.created,
+        settings_updated=job.settings_updated,
         tasks_total=len(planned.tasks),
         tasks_added=tally.added,
         tasks_already_present=tally.already_present,

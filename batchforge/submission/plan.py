@@ -26,6 +26,11 @@ class PlannedJob:
     tasks: list[batch_models.BatchTaskCreateOptions]
     all_tasks_complete_mode: batch_models.BatchAllTasksCompleteMode | None = None
     uploads: list[BlobUpload] = field(default_factory=list)
+    # Hash of what the job update operation changes in place (priority, constraints, ...): a job found with
+    # another one is patched rather than replaced.
+    settings_hash: str = ""
+    # What becomes of this workload's earlier jobs once this one is complete (inventory.retire).
+    supersede: str = "drain"
 
     @property
     def job_id(self) -> str:

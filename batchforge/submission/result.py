@@ -69,6 +69,8 @@ class SubmissionResult:
     failed: tuple[TaskFailure, ...] = ()
     tasks_pending: int = 0
     completion_mode_set: bool = False
+    # The job existed with other settings (priority, maxParallelTasks, constraints, metadata): patched in place.
+    settings_updated: bool = False
     deadline_exceeded: bool = False
     requests: int = 0
     retries: int = 0
@@ -98,6 +100,8 @@ class SubmissionResult:
     def summary(self) -> str:
         """One line for logs and error messages."""
         created = "not created" if not self.job_exists else "created" if self.job_created else "already existed"
+        if self.settings_updated:
+            created += ", settings updated"
         line = (
             f"job {self.job_id} ({created}): {self.tasks_added} tasks added, "
             f"{self.tasks_already_present} already present, {len(self.failed)} failed"

@@ -43,6 +43,9 @@ class BatchTarget(BaseModel):
         default=None,
         description="ARM id of the user-assigned identity on the pools, for identityReference on storage access",
     )
+    stack: str | None = Field(
+        default=None, description="The Pulumi stack the account belongs to, recorded on every job it submits"
+    )
     blob_auth: SharedKeyAuth | EntraIdAuth = Field(
         default_factory=EntraIdAuth,
         discriminator="kind",

@@ -5,26 +5,31 @@ file in one :class:`validation.InvalidInput`); ``plan_job`` turns a workload and
 :class:`batchforge.submission.target.BatchTarget` into a :class:`batchforge.submission.plan.PlannedJob`.
 """
 
+from batchforge.workload.identity import identity_hash, settings_hash
 from batchforge.workload.loading import load_workload, load_workloads, validate_workload_data
 from batchforge.workload.model import Workload
 from batchforge.workload.planning import (
     CONTENT_HASH_METADATA_KEY,
+    SETTINGS_HASH_METADATA_KEY,
+    STACK_METADATA_KEY,
     WORKLOAD_METADATA_KEY,
     BlobLister,
-    content_hash,
     iter_tasks,
     plan_job,
 )
 
 __all__ = [
     "CONTENT_HASH_METADATA_KEY",
+    "SETTINGS_HASH_METADATA_KEY",
+    "STACK_METADATA_KEY",
     "WORKLOAD_METADATA_KEY",
     "BlobLister",
     "Workload",
-    "content_hash",
+    "identity_hash",
     "iter_tasks",
     "load_workload",
     "load_workloads",
     "plan_job",
+    "settings_hash",
     "validate_workload_data",
 ]

@@ -545,6 +545,11 @@ class Workload(_Strict):
         description="Upload every task's stdout.txt and stderr.txt to the outputs container "
         "('<job id>/logs/<task id>/') when it completes, so they outlive the node (default: true)",
     )
+    supersede: Literal["drain", "terminate", "keep"] = Field(
+        default="drain",
+        description="What happens to this workload's previous job once a changed one is submitted: drain (no new "
+        "tasks start, running ones finish, then it is terminated), terminate (running tasks are stopped) or keep",
+    )
     tasks: Tasks
 
     _source: str = PrivateAttr(default="workload")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -16,10 +14,10 @@ from batchforge.submission.target import BatchTarget, SharedKeyAuth
 from batchforge.workload.building import BuildContext, TaskBuilder, job_options
 from batchforge.workload.checks import graph_problems, template_problems
 from batchforge.workload.expansion import PerFileInput, TaskGroup, collector_paused, task_groups
+from batchforge.workload.identity import identity_hash, settings_hash
 from batchforge.workload.local_inputs import local_assets, local_input_problems, per_file_local_inputs
-from batchforge.workload.model import HASH_LENGTH, BlobPrefixSource, Workload
+from batchforge.workload.model import BlobPrefixSource, Workload
 from batchforge.workload.output_collisions import output_collision_problems
-from batchforge.workload.secret_scan import planned_secret_problems, workload_secret_problems
 from batchforge.workload.service_rules import job_request_problems, rendered_task_problems
 
 # Lists blob names under a prefix of a container URL (injected in tests; default: azure-storage-blob).
@@ -27,6 +25,8 @@ BlobLister = Callable[[str, str], Iterable[str]]
 
 CONTENT_HASH_METADATA_KEY = "batchforge-content-hash"
 WORKLOAD_METADATA_KEY = "batchforge-workload"
+SETTINGS_HASH_METADATA_KEY = "batchforge-settings-hash"
+STACK_METADATA_KEY = "batchforge-stack"
 
 
 def storage_blob_lister(target: BatchTarget) -> BlobLister:
@@ -49,16 +49,6 @@ def storage_blob_lister(target: BatchTarget) -> BlobLister:
         return list(client.list_blob_names(name_starts_with=prefix))
 
     return list_names
-
-
-def content_hash(workload: Workload, input_digests: Iterable[tuple[str, str]]) -> str:
-    """Short sha256 of the workload's canonical content plus (name, digest) of every input it reads."""
-    digest = hashlib.sha256()
-    canonical = workload.model_dump(mode="json", by_alias=True, exclude_none=True)
-    digest.update(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode())
-    for name, value in sorted(input_digests):
-        digest.update(b"\0" + name.encode() + b"\0" + value.encode())
-    return digest.hexdigest()[:HASH_LENGTH]
 
 
 def _blob_prefix_inputs(
@@ -133,7 +123,6 @@ def plan_job(
     """
     problems = _pool_problem(workload, target)
     problems.extend(local_input_problems(workload, repo_root))
-    problems.extend(workload_secret_problems(workload))
     per_file_inputs, found = _per_file_inputs(workload, target, repo_root, blob_lister)
     problems.extend(found)
     groups = task_groups(workload, per_file_inputs)
@@ -158,10 +147,9 @@ def plan_job(
             digests.append((f"per-file:{item.relative_path}", item.sha256))
         else:
             digests.append((f"per-file-blob:{item.blob_name}", ""))
-    # The pool a job is bound to is part of what it is: a replaced pool (new name) must get a new job,
-    # since a job's poolInfo cannot follow the pool and the old pool is deleted after the swap.
-    digests.append(("pool", target.pool_ids[workload.pool]))
-    short_hash = content_hash(workload, digests)
+    # The pool, the containers and the identity are part of what a job is (identity.target_identity): a
+    # replaced pool (new name) must get a new job, since a job's poolInfo cannot follow the pool.
+    short_hash = identity_hash(workload, target, digests)
     job_id = f"{workload.id}-{short_hash}"
     context = BuildContext(
         job_id=job_id,
@@ -182,18 +170,22 @@ def plan_job(
         group.template.depends_on is not None and (group.template.depends_on.ids or group.template.depends_on.ranges)
         for group in groups
     )
-    metadata = {**workload.metadata, WORKLOAD_METADATA_KEY: workload.id, CONTENT_HASH_METADATA_KEY: short_hash}
+    metadata = {
+        **workload.metadata,
+        WORKLOAD_METADATA_KEY: workload.id,
+        CONTENT_HASH_METADATA_KEY: short_hash,
+        SETTINGS_HASH_METADATA_KEY: settings_hash(workload),
+        **({STACK_METADATA_KEY: target.stack} if target.stack else {}),
+    }
     job = job_options(workload, context, target.pool_ids[workload.pool], metadata, uses_dependencies)
-    # Credentials assembled from a template and its values show only in the rendered tasks.
-    secrets = planned_secret_problems(job, (task for _, tasks in built for task in tasks), workload.source)
-    if secrets:
-        raise InvalidInput(secrets)
     refused_job = job_request_problems(job, workload.source)
     if refused_job:
         raise InvalidInput(refused_job)
     return PlannedJob(
         workload_name=workload.id,
         content_hash=short_hash,
+        settings_hash=metadata[SETTINGS_HASH_METADATA_KEY],
+        supersede=workload.supersede,
         job=job,
         tasks=[task for _, tasks in built for task in tasks],
         all_tasks_complete_mode=bm.BatchAllTasksCompleteMode(workload.on_all_tasks_complete),

@@ -106,6 +106,16 @@ def test_diff_is_no_change_for_equal_inputs_and_replace_for_a_new_content_hash(f
     assert (mode_only.changes, mode_only.replaces) == (True, [])
 
 
+def test_a_settings_change_is_an_update_not_a_replacement(fake_service):
+    _, _, root = fake_service
+    provider = hook.WorkloadSubmissionProvider(str(root))
+    old = {**_props(root, "aaaa1111"), "settingsHash": "1111111111"}
+
+    settings = provider.diff("sweep-aaaa1111", old, {**old, "settingsHash": "2222222222"})
+
+    assert (settings.changes, settings.replaces) == (True, [])
+
+
 def test_create_update_delete_submit_once_and_terminate(fake_service):
     fake, seen_targets, root = fake_service
     provider = hook.WorkloadSubmissionProvider(str(root))

@@ -103,6 +103,10 @@ class FakeBatchClient:
             }
         )
 
+    def list_jobs(self, **kwargs: Any) -> list[batch_models.BatchJob]:
+        self.calls.append("list_jobs")
+        return [self.get_job(job_id) for job_id in list(self.jobs)]
+
     def update_job(self, job_id: str, job: batch_models.BatchJobUpdateOptions, **kwargs: Any) -> None:
         self.calls.append("update_job")
         target = self._job(job_id)

@@ -122,3 +122,28 @@ def test_a_rerun_of_a_completed_workload_is_success(tmp_path, local_batch, runni
     again = submit(planned, make_batch_client(target), retry_policy=FAST_RETRIES)
 
     assert again.complete and again.completion_mode_set and not again.job_created
+
+
+def test_changing_priority_or_max_parallel_tasks_of_a_running_workload_keeps_the_job_and_updates_it(
+    tmp_path, local_batch, running_pool, client
+):
+    target = local_batch.target({"cpu": running_pool})
+    workload_id = unique_id()
+    original = plan(tmp_path, target, workload_yaml(workload_id, 3, command="sleep 30"))
+    first = submit(original, make_batch_client(target), retry_policy=FAST_RETRIES)
+    wait_for(
+        lambda: client.get_job_task_counts(original.job_id).task_counts.running > 0, what="a task of the job to run"
+    )
+    changed = plan(
+        tmp_path, target, workload_yaml(workload_id, 3, command="sleep 30", extra="priority: 5\nmaxParallelTasks: 2\n")
+    )
+
+    result = submit(changed, make_batch_client(target), retry_policy=FAST_RETRIES)
+
+    assert changed.job_id == original.job_id and first.job_created
+    assert result.settings_updated and not result.job_created and result.tasks_added == 0, result.summary()
+    job = client.get_job(original.job_id)
+    assert (job.priority, job.max_parallel_tasks) == (5, 2)
+    assert {item.name: item.value for item in job.metadata}["batchforge-settings-hash"] == changed.settings_hash
+    # A second run finds the settings in place: nothing to patch.
+    assert not submit(changed, make_batch_client(target), retry_policy=FAST_RETRIES).settings_updated

@@ -49,12 +49,10 @@ def test_changed_workload_or_input_file_is_a_new_job(repo: Path, write_workload,
     assert _job_id(repo, write_workload, target, BASE) == first
 
 
-def test_hash_does_not_depend_on_storage_location_or_checkout_location(
+def test_hash_does_not_depend_on_the_checkout_location(
     repo: Path, write_workload, target: BatchTarget, tmp_path_factory
 ):
     first = _job_id(repo, write_workload, target, BASE)
-    elsewhere = target.model_copy(update={"resources_container_url": "http://127.0.0.1:10000/acct/resources"})
-    assert _job_id(repo, write_workload, elsewhere, BASE) == first
     clone = tmp_path_factory.mktemp("clone")
     (clone / "workloads" / "scripts").mkdir(parents=True)
     (clone / "workloads" / "scripts" / "run.py").write_text("print('run')\n")
@@ -76,3 +74,15 @@ def test_a_replaced_pool_makes_a_new_job(repo: Path, write_workload, target: Bat
     first = _job_id(repo, write_workload, target, BASE)
     replaced = target.model_copy(update={"pool_ids": {**target.pool_ids, "cpu": "bforge-dev-cpu-0a1b2c3d"}})
     assert _job_id(repo, write_workload, replaced, BASE) != first
+
+
+def test_a_storage_url_or_identity_change_makes_a_new_job_id(repo: Path, write_workload, target: BatchTarget):
+    # The tasks' resource files and output destinations are built from these: old and new bodies must not mix.
+    first = _job_id(repo, write_workload, target, BASE)
+    changes = [
+        {"resources_container_url": "http://127.0.0.1:10000/acct/resources"},
+        {"outputs_container_url": "http://127.0.0.1:10000/acct/outputs"},
+        {"identity_resource_id": f"{target.identity_resource_id}-other"},
+    ]
+    ids = {_job_id(repo, write_workload, target.model_copy(update=change), BASE) for change in changes}
+    assert first not in ids and len(ids) == len(changes)

@@ -114,6 +114,7 @@ def test_job_options(full):
         "team": "research",
         "batchforge-workload": "full",
         "batchforge-content-hash": full.content_hash,
+        "batchforge-settings-hash": full.settings_hash,
     }
     assert job.task_failure_mode == "performexitoptionsjobaction"
     assert job.all_tasks_complete_mode is None
