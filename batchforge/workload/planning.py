@@ -18,6 +18,7 @@ from batchforge.workload.identity import identity_hash, settings_hash
 from batchforge.workload.local_inputs import local_assets, local_input_problems, per_file_local_inputs
 from batchforge.workload.model import BlobPrefixSource, Workload
 from batchforge.workload.output_collisions import output_collision_problems
+from batchforge.workload.secret_scan import planned_secret_problems, workload_secret_problems
 from batchforge.workload.service_rules import job_request_problems, rendered_task_problems
 
 # Lists blob names under a prefix of a container URL (injected in tests; default: azure-storage-blob).
@@ -123,6 +124,7 @@ def plan_job(
     """
     problems = _pool_problem(workload, target)
     problems.extend(local_input_problems(workload, repo_root))
+    problems.extend(workload_secret_problems(workload))
     per_file_inputs, found = _per_file_inputs(workload, target, repo_root, blob_lister)
     problems.extend(found)
     groups = task_groups(workload, per_file_inputs)
@@ -178,6 +180,10 @@ def plan_job(
         **({STACK_METADATA_KEY: target.stack} if target.stack else {}),
     }
     job = job_options(workload, context, target.pool_ids[workload.pool], metadata, uses_dependencies)
+    # Credentials assembled from a template and its values show only in the rendered tasks.
+    secrets = planned_secret_problems(job, (task for _, tasks in built for task in tasks), workload.source)
+    if secrets:
+        raise InvalidInput(secrets)
     refused_job = job_request_problems(job, workload.source)
     if refused_job:
         raise InvalidInput(refused_job)
