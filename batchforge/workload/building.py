@@ -81,6 +81,15 @@ def user_identity(identity: UserIdentity | None) -> bm.UserIdentity | None:
     return bm.UserIdentity(auto_user=bm.AutoUserSpecification(scope=auto.scope, elevation_level=auto.elevation_level))
 
 
+def task_user_identity(identity: UserIdentity | None) -> bm.UserIdentity:
+    """A workload task's user: as written, else a task-scoped non-admin auto-user of its own.
+
+    Batch's own default is the pool-scoped auto-user, shared by every task on the node; it is never left to it.
+    """
+    auto = (identity or UserIdentity()).auto_user
+    return bm.UserIdentity(auto_user=bm.AutoUserSpecification(scope=auto.scope, elevation_level=auto.elevation_level))
+
+
 def _exit_options(action: ExitAction) -> bm.ExitOptions:
     return bm.ExitOptions(job_action=action.job_action, dependency_action=action.dependency_action)
 
@@ -264,9 +273,7 @@ class TaskBuilder:
         constraints = task_constraints(template.constraints)
         if constraints is not None:
             self._fixed["constraints"] = constraints
-        identity = user_identity(template.user_identity)
-        if identity is not None:
-            self._fixed["userIdentity"] = identity
+        self._fixed["userIdentity"] = task_user_identity(template.user_identity)
         if template.required_slots is not None:
             self._fixed["requiredSlots"] = template.required_slots
         conditions = exit_conditions(template.exit_conditions)

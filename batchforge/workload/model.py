@@ -135,8 +135,27 @@ class JobConstraints(_Strict):
 
 
 class AutoUser(_Strict):
-    scope: Literal["task", "pool"] = Field(default="pool", description="pool: one auto-user shared by all tasks")
+    """The auto-user a task runs as. ``task`` (the default): a user of its own, so no other task on the node can
+    read or change its folder; ``pool``: the one user every task on the node shares, only with a ``reason``."""
+
+    scope: Literal["task", "pool"] = Field(
+        default="task", description="task: a user of its own; pool: one auto-user shared by all tasks (needs reason)"
+    )
     elevation_level: Literal["nonadmin", "admin"] = "nonadmin"
+    reason: str | None = Field(
+        default=None, min_length=1, description="Why the task needs the shared pool-scoped user (scope: pool only)"
+    )
+
+    @model_validator(mode="after")
+    def _pool_scope_says_why(self) -> Self:
+        if self.scope == "pool" and self.reason is None:
+            raise ValueError(
+                "scope pool runs the task as the user every task on the node shares (it can read and change other "
+                "tasks' and jobs' files there); set reason to say why this workload needs it, or use scope task"
+            )
+        if self.scope == "task" and self.reason is not None:
+            raise ValueError("reason is for scope pool only (task scope is the default and needs none)")
+        return self
 
 
 class UserIdentity(_Strict):

@@ -41,7 +41,7 @@ jobPreparationTask:
     - source: workloads/scripts/run.py
   environment: {PREP: "yes"}
   constraints: {maxWallClockTime: PT10M, maxTaskRetryCount: 2}
-  userIdentity: {autoUser: {scope: pool, elevationLevel: admin}}
+  userIdentity: {autoUser: {scope: pool, elevationLevel: admin, reason: installs packages the job's tasks share}}
 jobReleaseTask:
   commandLine: /bin/sh -c 'echo release'
   maxWallClockTime: PT5M
@@ -237,6 +237,8 @@ def test_fast_models_serialize_like_the_public_constructors(full):
         ],
         constraints=bm.BatchTaskConstraints(max_wall_clock_time=timedelta(minutes=1), retention_time=timedelta(days=1)),
         depends_on=bm.BatchTaskDependencies(task_ids=["prepare"]),
+        # Not written in the file: every task gets an auto-user of its own.
+        user_identity=bm.UserIdentity(auto_user=bm.AutoUserSpecification(scope="task", elevation_level="nonadmin")),
     )
     assert _wire(task) == _wire(expected)
     assert task.as_dict() == expected.as_dict()
