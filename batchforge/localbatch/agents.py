@@ -101,7 +101,8 @@ class NodeAgents:
             agent.pending.pop(request, None)
             raise AgentCrashed(f"a node agent exited: {err}") from err
         try:
-            outcome = await future
+            # Shielded, so that a cancel leaves the future to receive the agent's confirmation below.
+            outcome = await asyncio.shield(future)
         except asyncio.CancelledError:
             # Answer only once the agent says the process is dead and reaped, so that what follows a kill
             # (job release after a terminate, a slot reused) never overlaps it.

@@ -47,7 +47,7 @@ def _exit_code(returncode: int) -> int:
 
 # fork/exec releases the GIL for most of its time; doing it on a few threads lets one agent start several
 # processes at once instead of holding its event loop (and every other run's bookkeeping) for each.
-_SPAWN_THREADS = 4
+_SPAWN_THREADS = 2
 _spawner = ThreadPoolExecutor(_SPAWN_THREADS, thread_name_prefix="localbatch-spawn")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Mapping
@@ -121,11 +122,36 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
     return finished
 
 
-def _open_streams(node: NodeContext, wd: str, directory: str, *, append: bool) -> tuple[BinaryIO, BinaryIO]:
-    if not os.path.isdir(os.path.join(str(node.node_root), "workitems")):
-        prepare_node(node)
-    if not os.path.isdir(wd):
+# Node roots and job folders known to exist in this process: a task's run then costs two mkdirs and two
+# opens, not a stat per path component (folders are created once per node and once per job).
+_KNOWN_FOLDERS: set[str] = set()
+_KNOWN_FOLDERS_LIMIT = 4096
+
+
+def _make_task_folders(node: NodeContext, wd: str, directory: str) -> None:
+    job_folder = os.path.dirname(directory)
+    if job_folder not in _KNOWN_FOLDERS:
+        if not os.path.isdir(os.path.join(str(node.node_root), "workitems")):
+            prepare_node(node)
         os.makedirs(wd, exist_ok=True)
+        if len(_KNOWN_FOLDERS) >= _KNOWN_FOLDERS_LIMIT:
+            _KNOWN_FOLDERS.clear()
+        _KNOWN_FOLDERS.add(job_folder)
+        return
+    try:
+        os.mkdir(directory)
+    except FileExistsError:  # a retry, or another stage of the same run
+        pass
+    except FileNotFoundError:  # the job folder went away (job deleted and added again)
+        _KNOWN_FOLDERS.discard(job_folder)
+        _make_task_folders(node, wd, directory)
+        return
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(wd)
+
+
+def _open_streams(node: NodeContext, wd: str, directory: str, *, append: bool) -> tuple[BinaryIO, BinaryIO]:
+    _make_task_folders(node, wd, directory)
     # Each attempt starts with fresh output streams, as a retry does on a node.
     mode = "ab" if append else "wb"
     stdout = open(os.path.join(directory, STDOUT_FILE), mode)  # noqa: SIM115 - closed by run_task
