@@ -187,6 +187,23 @@ def test_missing_blob_fails_before_the_command_runs(execution_storage_node, azur
     assert outcome.failure_info["code"] == "BlobNotFound"
     assert "sig=" not in str(outcome.failure_info)  # SAS tokens never end up in task state
     assert not (outcome.task_dir / "wd" / "ran").exists()
+    # The file a user opens first says why the command never ran (Batch says it only in failureInfo).
+    stderr = (outcome.task_dir / "stderr.txt").read_text()
+    assert stderr.startswith("localbatch: BlobNotFound: ") and "sig=" not in stderr
+
+
+def test_a_start_task_that_cannot_download_its_files_says_so_in_its_stderr(
+    execution_storage_node, azurite_execution, container
+) -> None:
+    spec = {
+        "commandLine": "/bin/sh -c 'echo prepared'",
+        "resourceFiles": [
+            {"httpUrl": blob_sas_url(azurite_execution, container.container_name, "gone/setup.sh"), "filePath": "s"}
+        ],
+    }
+    outcome = run(execution_storage_node, TaskRun(kind="start", job_id=None, task_id="starttask", spec=spec))
+    assert outcome.failure_info is not None and outcome.failure_info["code"] == "BlobNotFound"
+    assert "localbatch: BlobNotFound: " in (outcome.task_dir / "stderr.txt").read_text()
 
 
 def test_forged_sas_is_access_denied(execution_storage_node, azurite_execution, container) -> None:

@@ -101,6 +101,10 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
             await _download(run.spec.get("resourceFiles"), wd, node)
             exited = await run_command(str(run.spec.get("commandLine") or ""))
         except TaskFailure as failure:
+            # Batch reports this only in failureInfo; locally stderr.txt says it too, so the file a user opens
+            # first (a start task's, typically) is not empty.
+            detail = "; ".join(f"{name}: {value}" for name, value in failure.details.items())
+            stderr.write(f"localbatch: {failure.code}: {failure.message}{f' ({detail})' if detail else ''}\n".encode())
             return outcome(None, failure.failure_info())
     upload_failure: Mapping[str, Any] | None = None
     if run.spec.get("outputFiles"):
