@@ -153,3 +153,29 @@ def test_durations_line_in_the_summary():
     console = Console(width=240, record=True, color_system=None)
     print_run_summary(console, RunSummary(jobs=(summary,)))
     assert "task durations: min 2.5s, median 2.5s, max 2.5s" in console.export_text()
+
+
+_BIG_SWEEP = """\
+id: big
+pool: POOL
+uploadLogs: false
+tasks:
+  sweep:
+    parameters: [{name: n, range: {start: 0, stop: 4999}}]
+    task:
+      id: "b-{index}"
+      commandLine: "true"
+"""
+
+
+def test_a_real_5000_task_run_prints_a_short_summary_and_plain_progress_lines(tmp_path, local_batch: LocalBatch):
+    root = _repo(tmp_path, {"big.yaml": _BIG_SWEEP})
+    result = _up(root, local_batch.data_dir, "--timeout", "240")
+    assert result.exit_code == 0, result.output[-3000:]
+    lines = result.stdout.strip().splitlines()
+    summary = lines[next(i for i, line in enumerate(lines) if line.startswith("submitted:")) + 1 :]
+    summary = [line for line in summary if not line.startswith("progress ")]
+    assert len(summary) < 40, "\n".join(summary)
+    assert "all tasks succeeded: 1 job(s), 5000 task(s), 5000 succeeded, 0 failed" in result.stdout
+    # CliRunner is not a terminal: progress comes as plain lines, not a live bar.
+    assert any(re.match(r"progress big-[0-9a-f]+: \d+/5000", line) for line in lines), result.stdout[-2000:]
