@@ -69,12 +69,19 @@ def _metadata_value(job: batch_models.BatchJob, name: str) -> str | None:
     return None
 
 
+def _pool_id(job: batch_models.BatchJob) -> str:
+    """The pool the job runs on; an auto pool's id is only in executionInfo (poolInfo holds its spec)."""
+    named = job.pool_info.pool_id if job.pool_info else None
+    running = job.execution_info.pool_id if job.execution_info else None
+    return str(named or running or "")
+
+
 def status_of(client: JobReader, job: batch_models.BatchJob) -> JobStatus:
     counts = client.get_job_task_counts(job.id).task_counts
     return JobStatus(
         job_id=job.id,
         state=_enum_text(job.state),
-        pool_id=str(job.pool_info.pool_id or "") if job.pool_info else "",
+        pool_id=_pool_id(job),
         counts=TaskCounts.from_service(counts),
         workload=_metadata_value(job, WORKLOAD_METADATA_KEY),
     )
