@@ -31,7 +31,7 @@ class Retirement:
     key: str
     value: str
     effective: date
-    # Completes "<value> was/is ..." (past and future tense), e.g. "retired on 2026-03-31".
+    # "<value> <past|future> <effective>", e.g. "Classic was retired on 2026-03-31".
     past: str
     future: str
     replacement: str
@@ -39,7 +39,7 @@ class Retirement:
 
     def message(self, today: date) -> str:
         done = today >= self.effective
-        return f"{self.value} {self.past if done else self.future}; {self.replacement}"
+        return f"{self.value} {self.past if done else self.future} {self.effective.isoformat()}; {self.replacement}"
 
 
 RETIREMENTS: tuple[Retirement, ...] = (
@@ -47,8 +47,8 @@ RETIREMENTS: tuple[Retirement, ...] = (
         key="nodeCommunicationMode",
         value="Classic",
         effective=date(2026, 3, 31),
-        past="was retired on 2026-03-31",
-        future="will be retired on 2026-03-31",
+        past="was retired on",
+        future="will be retired on",
         replacement="use Simplified",
         source="https://learn.microsoft.com/azure/batch/simplified-compute-node-communication",
     ),
@@ -56,8 +56,8 @@ RETIREMENTS: tuple[Retirement, ...] = (
         key="allowedAuthenticationModes",
         value="TaskAuthenticationToken",
         effective=date(2024, 9, 30),
-        past="was retired on 2024-09-30",
-        future="will be retired on 2024-09-30",
+        past="was retired on",
+        future="will be retired on",
         replacement="use managed identities (the pools' user-assigned identity, Microsoft Entra ID) instead",
         source="https://azure.microsoft.com/updates/azure-batch-task-authentication-token-will-be-retired-on-30-september-2024/",
     ),
@@ -65,8 +65,8 @@ RETIREMENTS: tuple[Retirement, ...] = (
         key="nodeDeallocationOption",
         value="RetainedData",
         effective=date(2026, 8, 1),
-        past="was removed in Batch API version 2026-08-01",
-        future="is removed in Batch API version 2026-08-01",
+        past="was removed in Batch API version",
+        future="is removed in Batch API version",
         replacement="use one of Requeue, Terminate, TaskCompletion",
         source="https://github.com/Azure/azure-rest-api-specs/pull/44527",
     ),
