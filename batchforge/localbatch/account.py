@@ -367,10 +367,12 @@ class Account:
             raise not_found("Job", "job")
         return job
 
-    def create_job(self, body: dict[str, Any]) -> Job:
-        job_id = require_id(body)
+    def create_job(self, body: dict[str, Any], *, job_schedule: dict[str, Any] | None = None) -> Job:
+        """Job - Add; `job_schedule` is the body of the schedule creating the job (`schedules`), whose jobs
+        have ids `<schedule id>:job-<n>` and may share the schedule's auto pool."""
+        job_id = require_id(body) if job_schedule is None else str(body["id"])
         pool_info = body.get("poolInfo")
-        auto_pool = autopools.auto_pool_spec(pool_info)
+        auto_pool = autopools.auto_pool_spec(pool_info, schedule=job_schedule is not None)
         assert isinstance(pool_info, dict)
         if key_of(job_id) in self.jobs:
             existing = self.jobs[key_of(job_id)]
@@ -402,7 +404,7 @@ class Account:
         if auto_pool is not None:
             # Batch takes the job and reports a pool it cannot create as the job's scheduling error.
             try:
-                pool = autopools.create_for(self, auto_pool)
+                pool = autopools.create_for(self, auto_pool, job_schedule)
             except BatchApiError as err:
                 scheduling_error = autopools.scheduling_error(err)
             else:

@@ -23,7 +23,17 @@ from starlette.routing import Route
 
 from batchforge.localbatch import auth
 from batchforge.localbatch.account import Account
-from batchforge.localbatch.api import accountinfo, certificates, files, jobs, nodeusers, pools, tasks
+from batchforge.localbatch.api import (
+    accountinfo,
+    certificates,
+    clockadmin,
+    files,
+    jobs,
+    jobschedules,
+    nodeusers,
+    pools,
+    tasks,
+)
 from batchforge.localbatch.api.common import base_url, json_response, read_json
 from batchforge.localbatch.api.validation import check_headers, check_path
 from batchforge.localbatch.api.versions import check_api_version
@@ -31,6 +41,7 @@ from batchforge.localbatch.config import FaultSettings, ServiceConfig
 from batchforge.localbatch.errors import BatchApiError
 from batchforge.localbatch.faults import FaultInjector
 from batchforge.localbatch.scheduler import Scheduler
+from batchforge.localbatch.schedules import ScheduleBook
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -110,19 +121,31 @@ async def put_faults(request: Request) -> Response:
 
 
 def build_app(
-    config: ServiceConfig, account: Account, scheduler: Scheduler, *, request_log: Path | None = None
+    config: ServiceConfig,
+    account: Account,
+    scheduler: Scheduler,
+    *,
+    request_log: Path | None = None,
+    test_clock: bool = False,
 ) -> BatchService:
-    """``request_log`` defaults to `requests.log` in the data directory (the parent of the nodes' folder)."""
+    """``request_log`` defaults to `requests.log` in the data directory (the parent of the nodes' folder);
+    ``test_clock`` lets `POST /localbatch/clock/advance` move the service's clock."""
     requests_log = RequestLog(request_log or Path(scheduler.nodes_dir).parent / REQUEST_LOG)
+    schedules = ScheduleBook(account)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         runner = loop.create_task(scheduler.run())
         flusher = loop.create_task(requests_log.flush_periodically())
+        schedules.load()  # after the account's own state: the schedules refer to its jobs
+        timer = loop.create_task(schedules.run())
         try:
             yield
         finally:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
             await scheduler.stop()
             for task in (runner, flusher):
                 task.cancel()
@@ -170,6 +193,8 @@ def build_app(
         *nodeusers.routes,
         *accountinfo.routes,
         *certificates.routes,
+        *jobschedules.routes,
+        *clockadmin.routes,
         Route(ADMIN_PREFIX + "faults", get_faults, methods=["GET"]),
         Route(ADMIN_PREFIX + "faults", put_faults, methods=["PUT"]),
     ]
@@ -180,6 +205,8 @@ def build_app(
     )
     app.state.account = account
     app.state.scheduler = scheduler
+    app.state.schedules = schedules
+    app.state.test_clock = test_clock
     app.state.faults = FaultInjector(config.faults)
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     return BatchService(app, config, requests_log)

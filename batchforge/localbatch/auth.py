@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from urllib.parse import parse_qsl
 
-from batchforge.localbatch.clock import now, parse_rfc1123
+from batchforge.localbatch.clock import parse_rfc1123, wall_now
 from batchforge.localbatch.errors import BatchApiError
 
 SIGNED_HEADERS = (
@@ -115,7 +115,7 @@ def verify(
     if not sent_at:
         raise _failed("Neither the ocp-date nor the Date header is present.")
     try:
-        skew = abs(now() - parse_rfc1123(sent_at))
+        skew = abs(wall_now() - parse_rfc1123(sent_at))  # the client's clock, never a test clock
     except (TypeError, ValueError):
         raise _failed(f"The request date '{sent_at}' is not a valid RFC 1123 date.") from None
     if skew > ALLOWED_CLOCK_SKEW:

@@ -88,11 +88,26 @@ def new_pool_id(spec: dict[str, Any]) -> str:
     return f"{prefix}_{guid}" if prefix else guid
 
 
-def create_for(account: Account, spec: dict[str, Any]) -> Pool:
-    """Create the auto pool; raises the `BatchApiError` the pool's creation met."""
+def create_for(account: Account, spec: dict[str, Any], job_schedule: dict[str, Any] | None = None) -> Pool:
+    """Create the auto pool; raises the `BatchApiError` the pool's creation met.
+
+    For a job of a schedule (`job_schedule` is the schedule's body) with the `jobSchedule` lifetime, the pool
+    made for the schedule's first job is reused while it lives, and recorded on the schedule.
+    """
+    shared = job_schedule is not None and str(spec.get("poolLifetimeOption", "")).lower() == LIFETIME_JOB_SCHEDULE
+    if shared:
+        assert job_schedule is not None
+        owned = job_schedule.get(AUTO_POOL_KEY)
+        pool = account.pools.get(str(owned["poolId"]).lower()) if isinstance(owned, dict) else None
+        if pool is not None and pool.state != "deleting":
+            return pool
     body = copy.deepcopy(spec["pool"])
     body["id"] = new_pool_id(spec)
-    return account.create_pool(body)
+    pool = account.create_pool(body)
+    if shared:
+        assert job_schedule is not None
+        job_schedule[AUTO_POOL_KEY] = {"poolId": pool.id, "keepAlive": spec.get("keepAlive") is True}
+    return pool
 
 
 def scheduling_error(err: BatchApiError) -> dict[str, Any]:
@@ -120,6 +135,17 @@ def job_ended(account: Account, job: Job) -> None:
     """
     owned = job.body.get(AUTO_POOL_KEY)
     if not isinstance(owned, dict) or not owned.get("deleteWithJob"):
+        return
+    pool = account.pools.get(str(owned["poolId"]).lower())
+    if pool is not None and pool.state != "deleting":
+        account.delete_pool(pool.id)
+
+
+def schedule_ended(account: Account, job_schedule: dict[str, Any]) -> None:
+    """The schedule completed or was deleted: delete the pool its jobs shared (lifetime `jobSchedule`),
+    unless it was to be kept alive."""
+    owned = job_schedule.get(AUTO_POOL_KEY)
+    if not isinstance(owned, dict) or owned.get("keepAlive"):
         return
     pool = account.pools.get(str(owned["poolId"]).lower())
     if pool is not None and pool.state != "deleting":

@@ -1,17 +1,96 @@
-"""Timestamps in the forms the Batch REST API uses (ISO 8601 in bodies, RFC 1123 in headers)."""
+"""The service's clock, and timestamps in the forms the Batch REST API uses (ISO 8601 in bodies, RFC 1123
+in headers).
+
+`now()` is the service's time: the real time unless a test clock was set (`localbatch serve --clock-speed N`,
+`--test-clock`), which runs it N times faster and/or lets it be moved forward (`advance`). Job schedules,
+task and job timestamps, retention and autoscale all follow it. `wall_now()` stays the real time, for what
+must agree with the client's clock (the Shared Key request date).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any, TypeVar
 
 _etag_counter = itertools.count()
+# The store counter that keeps a test clock's lead (milliseconds) across restarts.
+LEAD_COUNTER = "clockLeadMs"
+_Stamped = TypeVar("_Stamped", bound=Any)
+
+
+class _ServiceClock:
+    """Service time = real time + offset + (real seconds since `anchor`) x (speed - 1)."""
+
+    def __init__(self) -> None:
+        self.speed = 1.0
+        self.offset = timedelta(0)
+        self.anchor = time.monotonic()
+
+    @property
+    def real(self) -> bool:
+        return self.speed == 1.0 and not self.offset
+
+    def lead(self) -> timedelta:
+        """How far the service's time is ahead of the real time."""
+        return self.offset + timedelta(seconds=(time.monotonic() - self.anchor) * (self.speed - 1.0))
+
+
+_clock = _ServiceClock()
 
 
 def now() -> datetime:
+    if _clock.real:
+        return datetime.now(UTC)
+    return datetime.now(UTC) + _clock.lead()
+
+
+def wall_now() -> datetime:
     return datetime.now(UTC)
+
+
+def configure(*, speed: float = 1.0, lead: timedelta = timedelta(0)) -> None:
+    """Run the service's time `speed` times as fast as real time, starting `lead` ahead of it."""
+    if speed <= 0:
+        raise ValueError("the clock speed must be positive")
+    _clock.speed = float(speed)
+    _clock.offset = lead
+    _clock.anchor = time.monotonic()
+
+
+def advance(by: timedelta) -> datetime:
+    """Move the service's time forward (a test clock); returns the new time."""
+    if by < timedelta(0):
+        raise ValueError("the service's clock only moves forward")
+    _clock.offset += by
+    return now()
+
+
+def is_real() -> bool:
+    return _clock.real
+
+
+def on_service_clock(outcome: _Stamped) -> _Stamped:
+    """A run's outcome (`start_time`, `end_time` read from the real clock) in the service's time: moved by
+    the lead at its end, so its duration stays the real one."""
+    shift = _clock.lead()
+    return dataclasses.replace(outcome, start_time=outcome.start_time + shift, end_time=outcome.end_time + shift)
+
+
+def speed() -> float:
+    return _clock.speed
+
+
+def lead() -> timedelta:
+    return _clock.lead()
+
+
+def real_seconds(service_time: timedelta) -> float:
+    """How many real seconds a stretch of the service's time takes."""
+    return service_time.total_seconds() / _clock.speed
 
 
 def iso(value: datetime) -> str:

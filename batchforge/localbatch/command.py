@@ -38,6 +38,21 @@ def _running_pid(data_dir: Path) -> int | None:
     return pid
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def clock_arguments(speed: float, test_clock: bool) -> list[str]:
+    """The `serve` options that give a service started in the background the same clock."""
+    return [*(["--clock-speed", repr(speed)] if speed != 1.0 else []), *(["--test-clock"] if test_clock else [])]
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     if _running_pid(data_dir):
@@ -57,6 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             str(data_dir),
             "--port",
             str(args.port),
+            *clock_arguments(args.clock_speed, args.test_clock),
         ]
         with config_module.open_private_log(data_dir / "service.log") as log:
             process = subprocess.Popen(
@@ -76,7 +92,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from batchforge.localbatch.service import serve
 
     print(f"local Batch service starting (data dir {data_dir}); Ctrl-C stops it", flush=True)
-    serve(data_dir, port=args.port, with_azurite=not args.external_storage)
+    serve(
+        data_dir,
+        port=args.port,
+        with_azurite=not args.external_storage,
+        clock_speed=args.clock_speed,
+        test_clock=args.test_clock,
+    )
     return 0
 
 
@@ -119,6 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         "--external-storage",
         action="store_true",
         help="do not start Azurite: use the storage account already set in the data dir's localbatch.json",
+    )
+    serve.add_argument(
+        "--clock-speed",
+        type=_positive_float,
+        default=1.0,
+        metavar="N",
+        help="run the service's clock N times as fast as real time (job schedules, timestamps, time limits)",
+    )
+    serve.add_argument(
+        "--test-clock",
+        action="store_true",
+        help="let POST /localbatch/clock/advance move the service's clock forward (for tests)",
     )
     serve.set_defaults(func=cmd_serve)
     for name, func, text in (("stop", cmd_stop, "stop a background service"), ("info", cmd_info, "show endpoint")):

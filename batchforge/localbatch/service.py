@@ -8,10 +8,12 @@ import logging
 import os
 import signal
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 
+from batchforge.localbatch import clock
 from batchforge.localbatch import config as config_module
 from batchforge.localbatch.account import Account
 from batchforge.localbatch.app import build_app
@@ -76,7 +78,18 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0, with_azurite: bool = True) -> None:
+def serve(
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    with_azurite: bool = True,
+    clock_speed: float = 1.0,
+    test_clock: bool = False,
+) -> None:
+    """``clock_speed`` runs the service's clock that many times faster than real time; ``test_clock`` lets
+    tests move it forward (`POST /localbatch/clock/advance`). With either, the clock goes on from where the
+    last such run left it; without, it is the real time."""
     data_dir = data_dir.resolve()
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
@@ -88,6 +101,10 @@ def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0, with_azurit
         sock = _bind(host, port)
         endpoint = f"http://{host}:{sock.getsockname()[1]}"
         store = Store(data_dir / "state.sqlite")
+        if clock_speed != 1.0 or test_clock:
+            clock.configure(speed=clock_speed, lead=timedelta(milliseconds=store.counter(clock.LEAD_COUNTER)))
+        else:
+            store.set_counter(clock.LEAD_COUNTER, 0)
         account = Account(store, config.account_name)
         storage = StorageAccess(
             account_name=config.storage.account_name,
@@ -95,7 +112,7 @@ def serve(data_dir: Path, *, host: str = "127.0.0.1", port: int = 0, with_azurit
             blob_endpoint=config.storage.blob_endpoint,
         )
         scheduler = Scheduler(account, data_dir, storage, endpoint)
-        app = build_app(config, account, scheduler)
+        app = build_app(config, account, scheduler, test_clock=test_clock)
         server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5)
         )

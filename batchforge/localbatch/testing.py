@@ -5,6 +5,9 @@
         batch.set_faults(server_busy_rate=0.5)  # misbehave for retry tests
         batch.restart()                         # same data dir, state kept
 
+    with LocalBatch.start(tmp_path, test_clock=True) as batch:
+        batch.advance_clock(3600)               # an hour passes for job schedules, timestamps, time limits
+
 The service runs in its own process (`localbatch serve`), exactly as a developer runs it.
 """
 
@@ -18,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from batchforge.localbatch import config as config_module
 from batchforge.localbatch.azurite import LOG_FILE as AZURITE_LOG
 from batchforge.localbatch.azurite import Azurite, reusable_port
+from batchforge.localbatch.command import clock_arguments
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -44,8 +49,11 @@ class LocalBatchError(RuntimeError):
 class LocalBatch:
     """A running local Batch service and its storage; use `LocalBatch.start(data_dir)`."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, clock_speed: float = 1.0, test_clock: bool = False) -> None:
+        """``clock_speed`` and ``test_clock``: `localbatch serve --clock-speed N --test-clock`."""
         self.data_dir = Path(data_dir).resolve()
+        self.clock_speed = clock_speed
+        self.test_clock = test_clock
         self._process: subprocess.Popen[bytes] | None = None
         self._info: dict[str, Any] = {}
         self._config: config_module.ServiceConfig | None = None
@@ -54,8 +62,8 @@ class LocalBatch:
     # ---- lifecycle ---------------------------------------------------------------------------
     @classmethod
     @contextlib.contextmanager
-    def start(cls, data_dir: Path) -> Iterator[LocalBatch]:
-        batch = cls(data_dir)
+    def start(cls, data_dir: Path, *, clock_speed: float = 1.0, test_clock: bool = False) -> Iterator[LocalBatch]:
+        batch = cls(data_dir, clock_speed=clock_speed, test_clock=test_clock)
         batch.launch()
         try:
             yield batch
@@ -99,6 +107,7 @@ class LocalBatch:
             "--port",
             "0",
             "--external-storage",
+            *clock_arguments(self.clock_speed, self.test_clock),
         ]
         log = config_module.open_private_log(self.data_dir / "service.log")
         try:
@@ -257,6 +266,16 @@ class LocalBatch:
 
     def fault_counts(self) -> dict[str, int]:
         return dict(self._admin("GET", "/localbatch/faults", None)["injected"])
+
+    # ---- the service's clock -------------------------------------------------------------------
+    def clock(self) -> dict[str, Any]:
+        """``{"now": <service time, ISO 8601>, "speed": ..., "leadSeconds": ..., "testClock": ...}``."""
+        return self._admin("GET", "/localbatch/clock", None)
+
+    def advance_clock(self, seconds: float) -> datetime:
+        """Move the service's clock forward (needs ``test_clock=True``); returns the service's new time."""
+        answer = self._admin("POST", "/localbatch/clock/advance", {"seconds": seconds})
+        return datetime.fromisoformat(str(answer["now"]).replace("Z", "+00:00"))
 
     def _admin(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         from azure.core.rest import HttpRequest

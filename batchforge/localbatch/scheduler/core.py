@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from batchforge.localbatch import autopools, autoscale, execution, jobmanager
+from batchforge.localbatch import autopools, autoscale, clock, execution, jobmanager
 from batchforge.localbatch.account import MAX_DURATION, Account, set_state
 from batchforge.localbatch.agents import AgentCrashed
 from batchforge.localbatch.clock import iso, iso_now, now, parse_duration, parse_iso
@@ -359,7 +359,10 @@ class Scheduler:
         reruns = 0
         while True:
             try:
-                return await self._executor.run(context, run, limit)
+                outcome = await self._executor.run(context, run, limit)
+                if not clock.is_real():  # agents stamp runs with the real time; the books keep the service's
+                    outcome = clock.on_service_clock(outcome)
+                return outcome
             except asyncio.CancelledError:
                 raise
             except AgentCrashed as err:

@@ -1,0 +1,385 @@
+"""Job schedules against the local service with the unmodified azure-batch 15.x SDK: every operation, the
+documented errors, ETags, the recurrence rules on the test clock, and a day of hourly runs whose job
+manager adds tasks that each run once per job.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.batch import BatchClient
+from azure.batch import models as m
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
+
+from batchforge.localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes
+
+MANAGER_SCRIPT = Path(__file__).with_name("schedule_manager_script.py")
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBatch]:
+    with LocalBatch.start(tmp_path_factory.mktemp("localbatch-schedules"), test_clock=True) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def client(batch: LocalBatch) -> BatchClient:
+    return batch.batch_client()
+
+
+@pytest.fixture(scope="module")
+def pool_id(client: BatchClient) -> str:
+    pool = "schedules-pool"
+    client.create_pool(
+        m.BatchPoolCreateOptions(id=pool, vm_size="standard_d2s_v3", target_dedicated_nodes=2, task_slots_per_node=4)
+    )
+    wait_for_idle_nodes(client, pool, 2)
+    return pool
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def spec(pool_id: str, **fields: Any) -> m.BatchJobSpecification:
+    return m.BatchJobSpecification(pool_info=m.BatchPoolInfo(pool_id=pool_id), **fields)
+
+
+def create(
+    client: BatchClient, schedule_id: str, job_spec: m.BatchJobSpecification, **schedule: Any
+) -> m.BatchJobSchedule:
+    client.create_job_schedule(
+        m.BatchJobScheduleCreateOptions(
+            id=schedule_id, schedule=m.BatchJobScheduleConfiguration(**schedule), job_specification=job_spec
+        )
+    )
+    return client.get_job_schedule(schedule_id)
+
+
+def service_now(batch: LocalBatch) -> datetime:
+    return datetime.fromisoformat(str(batch.clock()["now"]).replace("Z", "+00:00"))
+
+
+def jobs_of(client: BatchClient, schedule_id: str) -> list[m.BatchJob]:
+    return sorted(client.list_jobs_from_schedule(schedule_id), key=lambda job: int(job.id.rsplit("-", 1)[1]))
+
+
+def error_code(err: HttpResponseError) -> str:
+    return str(err.error.code) if err.error is not None else ""
+
+
+def wait_job_completed(client: BatchClient, job_id: str, timeout: float = 30) -> m.BatchJob:
+    return wait_for(
+        lambda: job if (job := client.get_job(job_id)).state == m.BatchJobState.COMPLETED else None,
+        timeout=timeout,
+        what=f"job {job_id} to complete",
+    )
+
+
+# ---- add, get, exists, list, delete ---------------------------------------------------------------
+
+
+def test_add_creates_the_first_job_at_once_named_after_the_schedule(client: BatchClient, pool_id: str) -> None:
+    schedule_id = unique("first")
+    job_spec = spec(pool_id, job_manager_task=m.BatchJobManagerTask(id="jm", command_line="true"))
+    schedule = create(client, schedule_id, job_spec, recurrence_interval=HOUR)
+    assert schedule.state == m.BatchJobScheduleState.ACTIVE
+    assert schedule.url.endswith(f"/jobschedules/{schedule_id}") and schedule.etag and schedule.creation_time
+    assert schedule.schedule is not None and schedule.schedule.recurrence_interval == HOUR
+    jobs = jobs_of(client, schedule_id)
+    assert [job.id for job in jobs] == [f"{schedule_id}:job-1"]
+    assert schedule.execution_info.recent_job is not None and schedule.execution_info.recent_job.id == jobs[0].id
+    # The next run is an hour after the first (which ran at creation).
+    assert schedule.execution_info.next_run_time == schedule.creation_time + HOUR
+    job = wait_job_completed(client, jobs[0].id)
+    assert job.execution_info is not None and job.execution_info.termination_reason == "JMComplete"
+    assert job.pool_info.pool_id == pool_id
+    assert client.get_task(job.id, "jm").execution_info.result == m.BatchTaskExecutionResult.SUCCESS
+    assert client.job_schedule_exists(schedule_id) is True
+    assert schedule_id in [s.id for s in client.list_job_schedules()]
+    assert [job.id for job in client.list_jobs(filter=f"id eq '{schedule_id}:job-1'")] == [f"{schedule_id}:job-1"]
+
+
+def test_exists_and_get_of_an_unknown_schedule_are_not_found(client: BatchClient) -> None:
+    with pytest.raises(ResourceNotFoundError):
+        client.job_schedule_exists("no-such-schedule")
+    with pytest.raises(ResourceNotFoundError) as caught:
+        client.get_job_schedule("no-such-schedule")
+    assert error_code(caught.value) == "JobScheduleNotFound"
+    with pytest.raises(ResourceNotFoundError) as caught:
+        list(client.list_jobs_from_schedule("no-such-schedule"))
+    assert error_code(caught.value) == "JobScheduleNotFound"
+
+
+def test_adding_a_schedule_twice_is_job_schedule_exists(client: BatchClient, pool_id: str) -> None:
+    schedule_id = unique("twice")
+    create(client, schedule_id, spec(pool_id), do_not_run_until=datetime.now(UTC) + timedelta(days=30))
+    with pytest.raises(HttpResponseError) as caught:
+        create(client, schedule_id.upper(), spec(pool_id))  # ids are case-insensitive
+    assert caught.value.status_code == 409 and error_code(caught.value) == "JobScheduleExists"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "property_name"),
+    [
+        ({"recurrence_interval": timedelta(seconds=59)}, "schedule.recurrenceInterval"),
+        ({"start_window": timedelta(seconds=30)}, "schedule.startWindow"),
+        (
+            {
+                "do_not_run_until": datetime(2030, 1, 2, tzinfo=UTC),
+                "do_not_run_after": datetime(2030, 1, 1, tzinfo=UTC),
+            },
+            "schedule.doNotRunAfter",
+        ),
+    ],
+)
+def test_schedule_limits_are_invalid_property_values(
+    client: BatchClient, pool_id: str, schedule: dict[str, Any], property_name: str
+) -> None:
+    schedule_id = unique("limits")
+    with pytest.raises(HttpResponseError) as caught:
+        create(client, schedule_id, spec(pool_id), **schedule)
+    assert caught.value.status_code == 400 and error_code(caught.value) == "InvalidPropertyValue"
+    assert caught.value.error is not None
+    details = {d.code: d.message for d in caught.value.error.details or []}
+    assert details["PropertyName"] == property_name
+    with pytest.raises(ResourceNotFoundError):
+        client.get_job_schedule(schedule_id)
+
+
+def test_a_job_specification_job_add_would_refuse_is_refused_with_the_schedule(client: BatchClient) -> None:
+    schedule_id = unique("badspec")
+    with pytest.raises(HttpResponseError) as caught:
+        create(client, schedule_id, m.BatchJobSpecification(pool_info=m.BatchPoolInfo()))
+    assert caught.value.status_code == 400 and error_code(caught.value) == "MissingRequiredProperty"
+    manager = m.BatchJobManagerTask(id="bad id!", command_line="true")
+    with pytest.raises(HttpResponseError) as caught:
+        create(client, schedule_id, spec("any", job_manager_task=manager))
+    assert error_code(caught.value) == "InvalidPropertyValue"
+    with pytest.raises(ResourceNotFoundError):
+        client.get_job_schedule(schedule_id)
+
+
+def test_delete_deletes_the_schedule_and_all_its_jobs(client: BatchClient, pool_id: str, batch: LocalBatch) -> None:
+    schedule_id = unique("delete")
+    long_running = m.BatchJobManagerTask(id="jm", command_line="/bin/sh -c 'sleep 60'")
+    create(client, schedule_id, spec(pool_id, job_manager_task=long_running), recurrence_interval=HOUR)
+    job_id = f"{schedule_id}:job-1"
+    wait_for(lambda: client.get_task(job_id, "jm").state == m.BatchTaskState.RUNNING, what="the manager to run")
+    client.begin_delete_job_schedule(schedule_id, polling_interval=0).result()
+    with pytest.raises(ResourceNotFoundError):
+        client.get_job_schedule(schedule_id)
+    with pytest.raises(ResourceNotFoundError):
+        client.get_job(job_id)
+
+
+# ---- update, disable, enable, terminate ---------------------------------------------------------------
+
+
+def test_patch_changes_only_what_it_names_and_put_replaces(client: BatchClient, pool_id: str) -> None:
+    schedule_id = unique("update")
+    until = datetime.now(UTC) + timedelta(days=30)
+    first = create(client, schedule_id, spec(pool_id, priority=5), do_not_run_until=until, recurrence_interval=HOUR)
+    client.update_job_schedule(
+        schedule_id, m.BatchJobScheduleUpdateOptions(metadata=[m.BatchMetadataItem(name="team", value="data")])
+    )
+    patched = client.get_job_schedule(schedule_id)
+    assert patched.metadata is not None and [(i.name, i.value) for i in patched.metadata] == [("team", "data")]
+    assert patched.job_specification.priority == 5 and patched.schedule.recurrence_interval == HOUR
+    assert patched.etag != first.etag and patched.last_modified >= first.last_modified
+    client.update_job_schedule(
+        schedule_id,
+        m.BatchJobScheduleUpdateOptions(
+            schedule=m.BatchJobScheduleConfiguration(do_not_run_until=until, recurrence_interval=timedelta(hours=2))
+        ),
+    )
+    regridded = client.get_job_schedule(schedule_id)
+    assert regridded.schedule.recurrence_interval == timedelta(hours=2)
+    assert regridded.execution_info.next_run_time == until
+    replacement = m.BatchJobSchedule(
+        schedule=m.BatchJobScheduleConfiguration(do_not_run_until=until), job_specification=spec(pool_id)
+    )
+    client.replace_job_schedule(schedule_id, replacement)
+    replaced = client.get_job_schedule(schedule_id)
+    assert replaced.metadata in (None, [])  # PUT without metadata removes it
+    assert replaced.schedule.recurrence_interval is None and replaced.job_specification.priority in (None, 0)
+
+
+def test_if_match_with_a_stale_etag_is_condition_not_met(client: BatchClient, pool_id: str) -> None:
+    schedule_id = unique("etag")
+    first = create(client, schedule_id, spec(pool_id), do_not_run_until=datetime.now(UTC) + timedelta(days=30))
+    client.disable_job_schedule(schedule_id, etag=first.etag, match_condition=MatchConditions.IfNotModified)
+    with pytest.raises(ResourceModifiedError) as caught:
+        client.enable_job_schedule(schedule_id, etag=first.etag, match_condition=MatchConditions.IfNotModified)
+    assert caught.value.status_code == 412 and error_code(caught.value) == "ConditionNotMet"
+    current = client.get_job_schedule(schedule_id)
+    assert current.state == m.BatchJobScheduleState.DISABLED
+    client.enable_job_schedule(schedule_id, etag=current.etag, match_condition=MatchConditions.IfNotModified)
+    assert client.get_job_schedule(schedule_id).state == m.BatchJobScheduleState.ACTIVE
+
+
+def test_terminate_ends_the_active_job_and_completes_the_schedule(client: BatchClient, pool_id: str) -> None:
+    schedule_id = unique("terminate")
+    long_running = m.BatchJobManagerTask(id="jm", command_line="/bin/sh -c 'sleep 60'")
+    create(client, schedule_id, spec(pool_id, job_manager_task=long_running), recurrence_interval=HOUR)
+    job_id = f"{schedule_id}:job-1"
+    wait_for(lambda: client.get_task(job_id, "jm").state == m.BatchTaskState.RUNNING, what="the manager to run")
+    client.begin_terminate_job_schedule(schedule_id, polling_interval=0).result()
+    schedule = client.get_job_schedule(schedule_id)
+    assert schedule.state == m.BatchJobScheduleState.COMPLETED
+    assert schedule.execution_info.end_time is not None and schedule.execution_info.next_run_time is None
+    job = client.get_job(job_id)
+    assert job.state == m.BatchJobState.COMPLETED and job.execution_info.termination_reason == "TerminateJobSchedule"
+    for operation, code in (
+        (lambda: client.update_job_schedule(schedule_id, m.BatchJobScheduleUpdateOptions()), "JobScheduleCompleted"),
+        (lambda: client.disable_job_schedule(schedule_id), "JobScheduleCompleted"),
+        (lambda: client.begin_terminate_job_schedule(schedule_id, polling_interval=0).result(), "JobScheduleCompleted"),
+    ):
+        with pytest.raises(HttpResponseError) as caught:
+            operation()
+        assert caught.value.status_code == 409 and error_code(caught.value) == code
+
+
+def test_list_filters_selects_and_expands_stats(client: BatchClient, pool_id: str) -> None:
+    schedule_id = unique("listed")
+    create(client, schedule_id, spec(pool_id, job_manager_task=m.BatchJobManagerTask(id="jm", command_line="true")))
+    wait_job_completed(client, f"{schedule_id}:job-1")
+    listed = list(client.list_job_schedules(filter=f"id eq '{schedule_id}'", select=["id", "state"]))
+    assert [(s.id, s.job_specification) for s in listed] == [(schedule_id, None)]
+    # Without a recurrence the schedule completes once its one job has.
+    wait_for(lambda: client.get_job_schedule(schedule_id).state == m.BatchJobScheduleState.COMPLETED)
+    expanded = client.get_job_schedule(schedule_id, expand=["stats"])
+    stats = expanded.job_schedule_statistics
+    assert stats is not None and stats.succeeded_tasks_count == 1 and stats.failed_tasks_count == 0
+    assert client.get_job_schedule(schedule_id).job_schedule_statistics is None
+    paged = client.list_job_schedules(max_results=1)
+    assert len(list(paged)) == len(list(client.list_job_schedules()))
+
+
+# ---- the schedule's clock --------------------------------------------------------------------------
+
+
+def test_do_not_run_until_and_after_bound_the_runs(client: BatchClient, pool_id: str, batch: LocalBatch) -> None:
+    schedule_id = unique("window")
+    start = service_now(batch) + timedelta(minutes=30)
+    job_spec = spec(pool_id, job_manager_task=m.BatchJobManagerTask(id="jm", command_line="true"))
+    schedule = create(
+        client,
+        schedule_id,
+        job_spec,
+        do_not_run_until=start,
+        do_not_run_after=start + timedelta(minutes=90),
+        recurrence_interval=HOUR,
+    )
+    assert schedule.execution_info.next_run_time == start and jobs_of(client, schedule_id) == []
+    batch.advance_clock(30 * 60)
+    wait_for(lambda: len(jobs_of(client, schedule_id)) == 1, what="the first run")
+    wait_job_completed(client, f"{schedule_id}:job-1")
+    batch.advance_clock(3600)
+    wait_for(lambda: len(jobs_of(client, schedule_id)) == 2, what="the second run")
+    wait_job_completed(client, f"{schedule_id}:job-2")
+    assert client.get_job_schedule(schedule_id).execution_info.next_run_time is None  # the next is after the end
+    batch.advance_clock(3600)
+    wait_for(lambda: client.get_job_schedule(schedule_id).state == m.BatchJobScheduleState.COMPLETED)
+    assert len(jobs_of(client, schedule_id)) == 2
+
+
+def test_a_recurrence_waits_for_the_running_job_and_is_lost_after_its_start_window(
+    client: BatchClient, pool_id: str, batch: LocalBatch
+) -> None:
+    schedule_id = unique("overlap")
+    marker = Path(batch.data_dir) / f"{schedule_id}.release"
+    manager = m.BatchJobManagerTask(
+        id="jm", command_line=f"/bin/sh -c 'while [ ! -e {marker} ]; do sleep 0.05; done'", run_exclusive=False
+    )
+    create(
+        client,
+        schedule_id,
+        spec(pool_id, job_manager_task=manager),
+        recurrence_interval=HOUR,
+        start_window=timedelta(minutes=10),
+    )
+    wait_for(lambda: client.get_task(f"{schedule_id}:job-1", "jm").state == m.BatchTaskState.RUNNING)
+    batch.advance_clock(3600)  # due, but job-1 still runs: at most one active job
+    schedule = client.get_job_schedule(schedule_id)
+    assert len(jobs_of(client, schedule_id)) == 1
+    batch.advance_clock(15 * 60)  # past the start window of that recurrence: it is lost
+    marker.write_text("go")
+    wait_job_completed(client, f"{schedule_id}:job-1")
+    wait_for(lambda: client.get_job_schedule(schedule_id).execution_info.next_run_time > schedule.creation_time + HOUR)
+    assert len(jobs_of(client, schedule_id)) == 1
+    batch.advance_clock(45 * 60)  # the next recurrence, with nothing running, creates job-2
+    wait_for(lambda: len(jobs_of(client, schedule_id)) == 2, what="the next run")
+    marker.unlink()
+    client.begin_terminate_job_schedule(schedule_id, polling_interval=0).result()
+
+
+def test_a_disabled_schedule_creates_no_job_until_enabled(client: BatchClient, pool_id: str, batch: LocalBatch) -> None:
+    schedule_id = unique("disabled")
+    start = service_now(batch) + timedelta(minutes=5)
+    job_spec = spec(pool_id, job_manager_task=m.BatchJobManagerTask(id="jm", command_line="true"))
+    create(client, schedule_id, job_spec, do_not_run_until=start, recurrence_interval=HOUR)
+    client.disable_job_schedule(schedule_id)
+    batch.advance_clock(10 * 60)
+    assert jobs_of(client, schedule_id) == []
+    assert client.get_job_schedule(schedule_id).execution_info.next_run_time == start
+    client.enable_job_schedule(schedule_id)  # the recurrence's start window is infinite: it runs now
+    wait_for(lambda: len(jobs_of(client, schedule_id)) == 1, what="the run once enabled")
+    client.begin_terminate_job_schedule(schedule_id, polling_interval=0).result()
+
+
+def test_a_day_of_hourly_runs_each_with_all_its_tasks_once(
+    client: BatchClient, pool_id: str, batch: LocalBatch
+) -> None:
+    schedule_id = unique("hourly")
+    run_log = Path(batch.data_dir) / f"{schedule_id}.log"
+    task_count = 4
+    manager = m.BatchJobManagerTask(
+        id="manager",
+        command_line=f"{sys.executable} {MANAGER_SCRIPT}",
+        kill_job_on_completion=False,
+        run_exclusive=False,
+        environment_settings=[
+            m.EnvironmentSetting(name="LOCALBATCH_ACCOUNT_NAME", value=batch.account_name),
+            m.EnvironmentSetting(name="LOCALBATCH_ACCOUNT_KEY", value=batch.account_key),
+            m.EnvironmentSetting(name="RUN_LOG", value=str(run_log)),
+            m.EnvironmentSetting(name="TASK_COUNT", value=str(task_count)),
+        ],
+    )
+    job_spec = spec(
+        pool_id, job_manager_task=manager, all_tasks_complete_mode=m.BatchAllTasksCompleteMode.TERMINATE_JOB
+    )
+    first = create(client, schedule_id, job_spec, recurrence_interval=HOUR)
+    for run in range(1, 25):
+        job = wait_job_completed(client, f"{schedule_id}:job-{run}")
+        assert job.execution_info.termination_reason == "AllTasksComplete"
+        if run < 24:
+            batch.advance_clock(3600)
+    jobs = jobs_of(client, schedule_id)
+    assert [job.id for job in jobs] == [f"{schedule_id}:job-{n}" for n in range(1, 25)]
+    runs = Counter(run_log.read_text().split("\n")[:-1])
+    expected = {f"{job.id} work-{n}" for job in jobs for n in range(task_count)}
+    assert set(runs) == expected and set(runs.values()) == {1}
+    for job in jobs:
+        counts = client.get_job_task_counts(job.id).task_counts
+        assert (counts.completed, counts.succeeded) == (task_count + 1, task_count + 1)
+    # The jobs were created an hour apart on the service's clock.
+    created = [job.creation_time for job in jobs]
+    assert all(
+        timedelta(minutes=59) < later - earlier < timedelta(minutes=61)
+        for earlier, later in itertools.pairwise(created)
+    )
+    schedule = client.get_job_schedule(schedule_id)
+    assert schedule.execution_info.recent_job.id == f"{schedule_id}:job-24"
+    assert schedule.execution_info.next_run_time == first.creation_time + 24 * HOUR
+    client.begin_terminate_job_schedule(schedule_id, polling_interval=0).result()
