@@ -21,6 +21,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
 
 from batchforge.localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes
+from tests.localbatch.test_localbatch_auth import LAST_14X_API_VERSION, RawBatch, RawResponse
 
 MANAGER_SCRIPT = Path(__file__).with_name("schedule_manager_script.py")
 HOUR = timedelta(hours=1)
@@ -383,3 +384,235 @@ def test_a_day_of_hourly_runs_each_with_all_its_tasks_once(
     assert schedule.execution_info.recent_job.id == f"{schedule_id}:job-24"
     assert schedule.execution_info.next_run_time == first.creation_time + 24 * HOUR
     client.begin_terminate_job_schedule(schedule_id, polling_interval=0).result()
+
+
+# ---- auto pools, a fast clock and restarts ---------------------------------------------------------
+
+
+def test_a_job_schedule_lifetime_auto_pool_is_shared_by_its_jobs_and_deleted_with_it(
+    client: BatchClient, batch: LocalBatch
+) -> None:
+    schedule_id = unique("autopool")
+    auto_pool = m.BatchAutoPoolSpecification(
+        auto_pool_id_prefix="sched",
+        pool_lifetime_option=m.BatchPoolLifetimeOption.JOB_SCHEDULE,
+        pool=m.BatchPoolSpecification(vm_size="standard_d2s_v3", target_dedicated_nodes=1),
+    )
+    job_spec = m.BatchJobSpecification(
+        pool_info=m.BatchPoolInfo(auto_pool_specification=auto_pool),
+        job_manager_task=m.BatchJobManagerTask(id="jm", command_line="true"),
+    )
+    create(client, schedule_id, job_spec, recurrence_interval=HOUR)
+    first = wait_job_completed(client, f"{schedule_id}:job-1")
+    pool_id = first.execution_info.pool_id
+    assert pool_id and pool_id.startswith("sched_") and first.pool_info.pool_id is None
+    batch.advance_clock(3600)
+    second = wait_job_completed(client, f"{schedule_id}:job-2")
+    assert second.execution_info.pool_id == pool_id  # the schedule's pool outlives each job
+    assert client.get_pool(pool_id).state == m.BatchPoolState.ACTIVE
+    client.begin_terminate_job_schedule(schedule_id, polling_interval=0).result()
+    wait_for(lambda: pool_id not in [p.id for p in client.list_pools()], what="the schedule's pool to go")
+
+
+def test_a_job_lifetime_auto_pool_is_made_and_deleted_per_job(client: BatchClient) -> None:
+    schedule_id = unique("jobpool")
+    auto_pool = m.BatchAutoPoolSpecification(
+        pool_lifetime_option=m.BatchPoolLifetimeOption.JOB,
+        pool=m.BatchPoolSpecification(vm_size="standard_d2s_v3", target_dedicated_nodes=1),
+    )
+    job_spec = m.BatchJobSpecification(
+        pool_info=m.BatchPoolInfo(auto_pool_specification=auto_pool),
+        job_manager_task=m.BatchJobManagerTask(id="jm", command_line="true"),
+    )
+    create(client, schedule_id, job_spec)
+    job = wait_job_completed(client, f"{schedule_id}:job-1")
+    pool_id = job.execution_info.pool_id
+    wait_for(lambda: pool_id not in [p.id for p in client.list_pools()], what="the job's pool to go")
+
+
+def test_a_fast_clock_runs_recurrences_by_itself_and_goes_on_after_a_restart(tmp_path: Path) -> None:
+    with LocalBatch.start(tmp_path / "fast", clock_speed=600) as fast:  # ten minutes a second
+        client = fast.batch_client()
+        assert fast.clock()["speed"] == 600
+        client.create_pool(m.BatchPoolCreateOptions(id="fast", vm_size="standard_d2s_v3", target_dedicated_nodes=1))
+        job_spec = spec("fast", job_manager_task=m.BatchJobManagerTask(id="jm", command_line="true"))
+        schedule_id = unique("fast")
+        create(client, schedule_id, job_spec, recurrence_interval=timedelta(minutes=5))
+        wait_for(lambda: len(jobs_of(client, schedule_id)) >= 3, timeout=20, what="three recurrences")
+        before = service_now(fast)
+        fast.restart()
+        client = fast.batch_client()
+        assert service_now(fast) >= before  # the service's time does not go back across the restart
+        count = len(jobs_of(client, schedule_id))
+        wait_for(lambda: len(jobs_of(client, schedule_id)) >= count + 2, timeout=20, what="runs after the restart")
+        jobs = jobs_of(client, schedule_id)
+        assert [job.id for job in jobs] == [f"{schedule_id}:job-{n}" for n in range(1, len(jobs) + 1)]
+        gaps = [later.creation_time - earlier.creation_time for earlier, later in itertools.pairwise(jobs)]
+        assert all(gap >= timedelta(minutes=4) for gap in gaps), gaps
+
+
+def test_the_clock_moves_only_with_a_test_clock(local_batch: LocalBatch) -> None:
+    assert local_batch.clock()["testClock"] is False
+    with pytest.raises(Exception, match="TestClockNotEnabled"):
+        local_batch.advance_clock(60)
+
+
+# ---- raw requests at the api-version the last azure-batch 14.x sends --------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw(batch: LocalBatch) -> RawBatch:
+    return RawBatch(batch, api_version=LAST_14X_API_VERSION)
+
+
+def _code(response: RawResponse) -> str:
+    return str(response.json()["code"])
+
+
+def test_every_operation_as_a_14x_client_sends_it(raw: RawBatch, pool_id: str, batch: LocalBatch) -> None:
+    schedule_id = unique("raw")
+    path = f"/jobschedules/{schedule_id}"
+    body = {
+        "id": schedule_id,
+        "displayName": "nightly",
+        "schedule": {"recurrenceInterval": "PT1H", "startWindow": "PT30M"},
+        "jobSpecification": {
+            "poolInfo": {"poolId": pool_id},
+            "jobManagerTask": {"id": "jm", "commandLine": "true"},
+            "onAllTasksComplete": "terminatejob",
+        },
+        "metadata": [{"name": "owner", "value": "data"}],
+    }
+    added = raw.request("POST", "/jobschedules", body=body)
+    assert added.status_code == 201, added.text
+    assert added.headers["location"].endswith(path) and added.headers["etag"]
+    got = raw.request("GET", path)
+    assert got.status_code == 200 and got.json()["odata.metadata"].endswith("#jobschedules/@Element")
+    document = got.json()
+    assert (document["state"], document["displayName"], document["schedule"]["startWindow"]) == (
+        "active",
+        "nightly",
+        "PT30M",
+    )
+    assert document["executionInfo"]["recentJob"]["id"] == f"{schedule_id}:job-1"
+    assert document["eTag"] == got.headers["etag"]
+    assert raw.request("HEAD", path).status_code == 200
+    assert raw.request("HEAD", "/jobschedules/absent").status_code == 404
+    listed = raw.request("GET", "/jobschedules", query=[("$filter", f"id eq '{schedule_id}'")])
+    assert [s["id"] for s in listed.json()["value"]] == [schedule_id]
+    jobs = raw.request("GET", f"{path}/jobs")
+    assert [job["id"] for job in jobs.json()["value"]] == [f"{schedule_id}:job-1"]
+    stale = raw.request("PATCH", path, body={"metadata": []}, headers={"If-Match": '"0x1"'})
+    assert stale.status_code == 412 and _code(stale) == "ConditionNotMet"
+    patched = raw.request("PATCH", path, body={"schedule": {"recurrenceInterval": "PT2H"}})
+    assert patched.status_code == 200 and patched.headers["etag"] != got.headers["etag"]
+    assert raw.request("GET", path).json()["schedule"] == {"recurrenceInterval": "PT2H"}
+    replaced = raw.request(
+        "PUT", path, body={"schedule": {"recurrenceInterval": "PT3H"}, "jobSpecification": body["jobSpecification"]}
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert "metadata" not in raw.request("GET", path).json()
+    assert raw.request("POST", f"{path}/disable").status_code == 204
+    assert raw.request("GET", path).json()["state"] == "disabled"
+    assert raw.request("POST", f"{path}/enable").status_code == 204
+    assert raw.request("POST", f"{path}/terminate").status_code == 202
+    wait_for(lambda: raw.request("GET", path).json()["state"] == "completed", what="the schedule to complete")
+    assert raw.request("DELETE", path).status_code == 202
+    wait_for(lambda: raw.request("GET", path).status_code == 404, what="the schedule to go")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "property_name"),
+    [
+        ({"jobSpecification": {"poolInfo": {"poolId": "p"}}}, 400, "MissingRequiredProperty", "schedule"),
+        ({"schedule": {}}, 400, "MissingRequiredProperty", "jobSpecification"),
+        ({"schedule": {}, "jobSpecification": {}}, 400, "MissingRequiredProperty", "jobSpecification.poolInfo"),
+        (
+            {"schedule": {"recurrenceInterval": 3600}, "jobSpecification": {"poolInfo": {"poolId": "p"}}},
+            400,
+            "InvalidRequestBody",
+            None,
+        ),
+        (
+            {"schedule": {"recurrenceInterval": "PT30S"}, "jobSpecification": {"poolInfo": {"poolId": "p"}}},
+            400,
+            "InvalidPropertyValue",
+            "schedule.recurrenceInterval",
+        ),
+        (
+            {"schedule": {"startWindow": "soon"}, "jobSpecification": {"poolInfo": {"poolId": "p"}}},
+            400,
+            "InvalidPropertyValue",
+            "schedule.startWindow",
+        ),
+        (
+            {"schedule": {"doNotRunUntil": "tomorrow"}, "jobSpecification": {"poolInfo": {"poolId": "p"}}},
+            400,
+            "InvalidPropertyValue",
+            "schedule.doNotRunUntil",
+        ),
+        (
+            {
+                "schedule": {},
+                "jobSpecification": {
+                    "poolInfo": {"autoPoolSpecification": {"poolLifetimeOption": "forever", "pool": {"vmSize": "s"}}}
+                },
+            },
+            400,
+            "InvalidPropertyValue",
+            "jobSpecification.poolInfo.autoPoolSpecification.poolLifetimeOption",
+        ),
+        (
+            {"schedule": {}, "jobSpecification": {"poolInfo": {"poolId": "p"}, "priority": 5000}},
+            400,
+            "InvalidPropertyValue",
+            "jobSpecification.priority",
+        ),
+    ],
+)
+def test_malformed_adds_get_the_documented_errors(
+    raw: RawBatch, body: dict[str, Any], status: int, code: str, property_name: str | None
+) -> None:
+    schedule_id = unique("malformed")
+    response = raw.request("POST", "/jobschedules", body={"id": schedule_id, **body})
+    assert (response.status_code, _code(response)) == (status, code), response.text
+    if property_name is not None:
+        values = {v["key"]: v["value"] for v in response.json().get("values", [])}
+        assert values["PropertyName"] == property_name
+    assert raw.request("GET", f"/jobschedules/{schedule_id}").status_code == 404
+
+
+def test_operations_on_a_schedule_being_deleted_or_terminated_are_refused(
+    raw: RawBatch, pool_id: str, batch: LocalBatch
+) -> None:
+    schedule_id = unique("ending")
+    path = f"/jobschedules/{schedule_id}"
+    marker = Path(batch.data_dir) / f"{schedule_id}.release"
+    # The job release task holds the job (so the schedule) in terminating, then deleting, until the marker.
+    release = f"/bin/sh -c 'i=0; while [ ! -e {marker} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done'"
+    job_spec = {
+        "poolInfo": {"poolId": pool_id},
+        "jobManagerTask": {"id": "jm", "commandLine": "/bin/sh -c 'sleep 60'", "runExclusive": False},
+        "jobPreparationTask": {"commandLine": "true"},
+        "jobReleaseTask": {"commandLine": release},
+    }
+    body = {"id": schedule_id, "schedule": {}, "jobSpecification": job_spec}
+    assert raw.request("POST", "/jobschedules", body=body).status_code == 201
+    task_path = f"/jobs/{schedule_id}:job-1/tasks/jm"
+    wait_for(lambda: raw.request("GET", task_path).json().get("state") == "running", what="the manager to run")
+    assert raw.request("POST", f"{path}/terminate").status_code == 202
+    assert raw.request("GET", path).json()["state"] == "terminating"
+    for method, suffix, request_body in (("PATCH", "", {"metadata": []}), ("POST", "/disable", None)):
+        refused = raw.request(method, path + suffix, body=request_body)
+        assert (refused.status_code, _code(refused)) == (409, "JobScheduleBeingTerminated"), refused.text
+    assert raw.request("POST", f"{path}/terminate").status_code == 202  # terminating again is no change
+    assert raw.request("DELETE", path).status_code == 202
+    assert raw.request("GET", path).json()["state"] == "deleting"
+    for method, suffix, request_body in (("POST", "", body), ("POST", "/terminate", None), ("POST", "/enable", None)):
+        target = "/jobschedules" if suffix == "" else path + suffix
+        refused = raw.request(method, target, body=request_body)
+        assert (refused.status_code, _code(refused)) == (409, "JobScheduleBeingDeleted"), refused.text
+    marker.write_text("go")
+    wait_for(lambda: raw.request("GET", path).status_code == 404, what="the schedule to go")
+    assert _code(raw.request("GET", path)) == "JobScheduleNotFound"
+    assert raw.request("GET", f"/jobs/{schedule_id}:job-1").status_code == 404

@@ -2,7 +2,8 @@
 (`localbatch serve --test-clock`). Not part of the Batch API; signed with the account key like every request.
 
     GET  /localbatch/clock            {"now": ..., "speed": 1.0, "leadSeconds": 0.0, "testClock": false}
-    POST /localbatch/clock/advance    {"seconds": 3600} or {"by": "PT1H"}  -> the same document
+    POST /localbatch/clock/advance    {"seconds": 3600} or {"by": "PT1H"}  -> the same document, once the
+                                      schedules have created the jobs now due
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ async def advance_clock(request: Request) -> Response:
         raise missing_property("seconds")
     clock.advance(by)
     remember_lead(request)
+    # Recurrences now due are created before the answer, so that a test sees their jobs right after it.
+    request.app.state.schedules.step_all()
     request.app.state.schedules.poke()
     account(request).wake()
     return json_response(_document(request))
