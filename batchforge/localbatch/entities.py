@@ -6,8 +6,10 @@ never served.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 from batchforge.localbatch.dependencies import DependencyIndex
@@ -84,9 +86,69 @@ class Task(Entity):
         add_node_info_urls(out.get("nodeInfo"), base_url)
 
 
+class TaskTable(dict[str, "Task"]):
+    """A job's tasks by key, also kept in order of `seq` (the order lists are served in), so that a list page
+    starts where the last one ended instead of sorting and walking the whole job (100,000 tasks).
+
+    Deletion leaves a hole that is compacted once holes are half of the order, so deleting many tasks one
+    by one stays cheap; only `[key] = task` and `pop` change the table.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seqs: list[int] = []
+        self._order: list[Task | None] = []
+        self._holes = 0
+
+    def __setitem__(self, key: str, task: Task) -> None:
+        if key in self:
+            self._unindex(self[key])
+        super().__setitem__(key, task)
+        if not self._seqs or task.seq > self._seqs[-1]:
+            self._seqs.append(task.seq)
+            self._order.append(task)
+        else:  # only when loading out of order or replacing an entry
+            at = bisect.bisect_left(self._seqs, task.seq)
+            self._seqs.insert(at, task.seq)
+            self._order.insert(at, task)
+
+    def pop(self, key: str, *default: Task | None) -> Task | None:  # type: ignore[override]
+        task = super().pop(key, *default)
+        if task is not None and key not in self:
+            self._unindex(task)
+        return task
+
+    def __delitem__(self, key: str) -> None:
+        self.pop(key)
+
+    def _unindex(self, task: Task) -> None:
+        at = bisect.bisect_left(self._seqs, task.seq)
+        if at < len(self._order) and self._order[at] is task:
+            self._order[at] = None
+            self._holes += 1
+        if self._holes > 1024 and self._holes * 2 > len(self._order):
+            kept = [(seq, entry) for seq, entry in zip(self._seqs, self._order, strict=True) if entry is not None]
+            self._seqs = [seq for seq, _ in kept]
+            self._order = [entry for _, entry in kept]
+            self._holes = 0
+
+    def after(self, seq: int) -> Iterator[Task]:
+        """The tasks with a greater `seq`, in order (a generator: do not change the table while reading it)."""
+        order = self._order
+        for index in range(bisect.bisect_right(self._seqs, seq), len(order)):
+            task = order[index]
+            if task is not None:
+                yield task
+
+    def _unsupported(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("TaskTable changes only through [key] = task and pop(key)")
+
+    clear = update = setdefault = popitem = __ior__ = _unsupported  # type: ignore[assignment]
+
+
 @dataclass(eq=False)
 class Job(Entity):
-    tasks: dict[str, Task] = field(default_factory=dict)
+    tasks: TaskTable = field(default_factory=TaskTable)
     ready: dict[str, None] = field(default_factory=dict)  # active tasks whose dependencies are met, in order
     blocked: set[str] = field(default_factory=set)  # active tasks waiting on dependencies
     running: set[str] = field(default_factory=set)

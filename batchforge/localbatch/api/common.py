@@ -13,7 +13,7 @@ from starlette.responses import Response
 from batchforge.localbatch import odata
 from batchforge.localbatch.api.validation import check_body, invalid_header, parse_json
 from batchforge.localbatch.clock import parse_iso, parse_rfc1123, rfc1123
-from batchforge.localbatch.entities import Entity
+from batchforge.localbatch.entities import Entity, TaskTable
 from batchforge.localbatch.errors import BatchApiError, invalid_body
 
 if TYPE_CHECKING:
@@ -137,9 +137,7 @@ def list_response(
     items: list[dict[str, Any]] = []
     next_link = None
     last_seq = after
-    for entity in sorted(entities, key=lambda e: e.seq):
-        if entity.seq <= after:
-            continue
+    for entity in _in_order_after(entities, after):
         body = render(entity) if render else entity.public(base)
         if predicate is not None and not predicate(body):
             continue
@@ -153,6 +151,14 @@ def list_response(
     if next_link:
         out["odata.nextLink"] = next_link
     return json_response(out)
+
+
+def _in_order_after(entities: Iterable[Entity], after: int) -> Iterable[Entity]:
+    """The entities with a greater `seq`, in `seq` order: a job's tasks from where the page token says, the
+    (few) others sorted."""
+    if isinstance(entities, TaskTable):
+        return entities.after(after)
+    return (entity for entity in sorted(entities, key=lambda e: e.seq) if entity.seq > after)
 
 
 def max_results(text: str | None) -> int:

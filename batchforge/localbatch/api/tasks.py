@@ -100,7 +100,7 @@ async def add_task_collection(request: Request) -> Response:
 @endpoint
 async def list_tasks(request: Request) -> Response:
     job = account(request).job(request.path_params["job_id"])
-    return list_response(request, job.tasks.values(), "tasks")
+    return list_response(request, job.tasks, "tasks")
 
 
 def _task(request: Request) -> tuple[Any, Task]:
