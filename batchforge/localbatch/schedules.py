@@ -25,7 +25,7 @@ import contextlib
 import copy
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -114,9 +114,7 @@ def _time(name: str, value: object) -> datetime | None:
         parsed = parse_iso(str(value))
     except ValueError:
         raise invalid_property(name, value, "Not a valid ISO 8601 date and time.") from None
-    if parsed.tzinfo is None:
-        raise invalid_property(name, value, "The time must carry a time zone (UTC).")
-    return parsed
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)  # Batch's times are UTC
 
 
 def check_schedule(schedule: object) -> dict[str, Any]:
@@ -135,7 +133,11 @@ def check_schedule(schedule: object) -> dict[str, Any]:
         raise invalid_property(
             "schedule.doNotRunAfter", schedule["doNotRunAfter"], "doNotRunAfter must not be before doNotRunUntil."
         )
-    return copy.deepcopy(schedule)
+    checked = copy.deepcopy(schedule)
+    for name, value in (("doNotRunUntil", until), ("doNotRunAfter", after)):
+        if value is not None:
+            checked[name] = iso(value)  # one form (UTC, Z) for the comparisons the timer makes
+    return checked
 
 
 def check_job_specification(spec: object) -> dict[str, Any]:

@@ -616,3 +616,15 @@ def test_operations_on_a_schedule_being_deleted_or_terminated_are_refused(
     wait_for(lambda: raw.request("GET", path).status_code == 404, what="the schedule to go")
     assert _code(raw.request("GET", path)) == "JobScheduleNotFound"
     assert raw.request("GET", f"/jobs/{schedule_id}:job-1").status_code == 404
+
+
+def test_times_without_a_zone_are_utc_and_served_in_one_form(raw: RawBatch, pool_id: str) -> None:
+    schedule_id = unique("naive")
+    schedule = {"doNotRunUntil": "2030-01-01T00:00:00", "doNotRunAfter": "2030-01-02T01:00:00+01:00"}
+    body = {"id": schedule_id, "schedule": schedule, "jobSpecification": {"poolInfo": {"poolId": pool_id}}}
+    assert raw.request("POST", "/jobschedules", body=body).status_code == 201
+    document = raw.request("GET", f"/jobschedules/{schedule_id}").json()
+    assert document["schedule"]["doNotRunUntil"] == "2030-01-01T00:00:00.000000Z"
+    assert document["schedule"]["doNotRunAfter"] == "2030-01-02T00:00:00.000000Z"
+    assert document["executionInfo"]["nextRunTime"] == "2030-01-01T00:00:00.000000Z"
+    assert raw.request("DELETE", f"/jobschedules/{schedule_id}").status_code == 202
