@@ -50,23 +50,26 @@ class AzureBlobStore:
 
     def read(self, container_url: str, blob_name: str, offset: int = 0) -> bytes | None:
         """The blob's bytes from ``offset`` on; None when it does not exist; b"" when nothing is past ``offset``."""
-        blob = self._container(container_url).get_blob_client(blob_name)
-        try:
-            return bytes(blob.download_blob(offset=offset or None).readall())
-        except ResourceNotFoundError:
-            return None
-        except HttpResponseError as error:
-            if error.status_code == 416:  # nothing past the offset yet
-                return b""
-            raise
+        # Each client is closed after use: an idle keep-alive connection left in its pool outlives
+        # the local Azurite it points at and keeps that Azurite's port in FIN-WAIT-2.
+        with self._container(container_url) as container:
+            try:
+                return bytes(container.get_blob_client(blob_name).download_blob(offset=offset or None).readall())
+            except ResourceNotFoundError:
+                return None
+            except HttpResponseError as error:
+                if error.status_code == 416:  # nothing past the offset yet
+                    return b""
+                raise
 
     def names(self, container_url: str, prefix: str) -> Iterator[str]:
-        yield from self._container(container_url).list_blob_names(name_starts_with=prefix)
+        with self._container(container_url) as container:
+            yield from container.list_blob_names(name_starts_with=prefix)
 
     def download(self, container_url: str, blob_name: str, path: Path) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
-            return int(self._container(container_url).get_blob_client(blob_name).download_blob().readinto(out))
+        with self._container(container_url) as container, path.open("wb") as out:
+            return int(container.get_blob_client(blob_name).download_blob().readinto(out))
 
 
 def confined_path(root: Path, relative: str) -> Path:

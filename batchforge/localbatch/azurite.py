@@ -41,22 +41,69 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def reusable_port(endpoint: str | None) -> int:
-    """The port of a previous run's blob endpoint when it is free again, else any free port.
-
-    Pools keep the storage URLs of their start-task files, so a restart on a new port would leave every
-    node unable to download them (``Connection refused``).
-    """
+def port_of(endpoint: str | None) -> int:
+    """The port of a blob endpoint such as ``http://127.0.0.1:10000/account``; 0 when it names none."""
     try:
-        port = int((endpoint or "").rsplit(":", 1)[1].split("/", 1)[0])
+        return int((endpoint or "").rsplit(":", 1)[1].split("/", 1)[0])
     except (IndexError, ValueError):
-        return free_port()
+        return 0
+
+
+def _can_listen(port: int) -> bool:
+    """Whether Azurite could listen on ``port`` now.
+
+    Node listens with SO_REUSEADDR, so the probe does too: connections of the previous Azurite that the
+    kernel still keeps (FIN-WAIT-2 behind a client's idle keep-alive, then TIME-WAIT, a minute or more)
+    do not stand in its way, only a socket that really holds the port.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
-            return free_port()
-    return port
+            return False
+    return True
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    return inodes
+
+
+def port_holder(port: int) -> str | None:
+    """``pid N (command line)`` of the process listening on ``port``, when /proc tells (Linux)."""
+    inodes = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not inodes:
+        return None
+    for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in (process / "fd").iterdir()):
+                command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                return f"pid {process.name} ({command[:200]})"
+    return "a process this user cannot see"
+
+
+class PortTaken(AzuriteError):
+    """The port Azurite must keep is held by another process."""
+
+
+def port_taken_message(port: int, endpoint: str) -> str:
+    holder = port_holder(port)
+    held_by = f"is held by {holder}" if holder else "is in use by another socket"
+    stop = f"stop it (kill {holder.split()[1]})" if holder and holder.startswith("pid ") else "free it"
+    return (
+        f"Azurite must listen on port {port} again ({endpoint}, recorded in localbatch.json): the pools and "
+        f"jobs of this data directory download their files from there, so storage cannot move. Port {port} "
+        f"{held_by}; {stop} and retry, see `ss -ltnp 'sport = :{port}'`, or start afresh with a new --data-dir."
+    )
 
 
 def _accepts_connections(port: int) -> bool:
@@ -102,6 +149,11 @@ class Azurite:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def check_port(self) -> None:
+        """Raises PortTaken when the port this Azurite must keep is held by another process."""
+        if self.port and not _can_listen(self.port):
+            raise PortTaken(port_taken_message(self.port, self.blob_endpoint))
+
     def start(self) -> None:
         if self.running:
             return
@@ -111,6 +163,7 @@ class Azurite:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
+        self.check_port()
         environment = dict(os.environ, AZURITE_ACCOUNTS=f"{self.account_name}:{self.account_key}")
         command = [
             str(azurite_blob),

@@ -84,22 +84,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 _print_info(data_dir)
                 return 0
             if process.poll() is not None:
-                print(f"the service exited during startup; see {data_dir / 'service.log'}", file=sys.stderr)
+                reason = _last_line(data_dir / "service.log")
+                print(f"the service exited during startup: {reason} (see {data_dir / 'service.log'})", file=sys.stderr)
                 return 1
             time.sleep(0.1)
         print("the service did not start in time", file=sys.stderr)
         return 1
+    from batchforge.localbatch.azurite import AzuriteError
     from batchforge.localbatch.service import serve
 
     print(f"local Batch service starting (data dir {data_dir}); Ctrl-C stops it", flush=True)
-    serve(
-        data_dir,
-        port=args.port,
-        with_azurite=not args.external_storage,
-        clock_speed=args.clock_speed,
-        test_clock=args.test_clock,
-    )
+    try:
+        serve(
+            data_dir,
+            port=args.port,
+            with_azurite=not args.external_storage,
+            clock_speed=args.clock_speed,
+            test_clock=args.test_clock,
+        )
+    except AzuriteError as failed:
+        print(f"{failed}".strip().splitlines()[0], file=sys.stderr, flush=True)
+        return 1
     return 0
+
+
+def _last_line(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.exists() else []
+    return lines[-1].strip() if lines else "no output"
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from batchforge.localbatch import config as config_module
 from batchforge.localbatch.account import Account
 from batchforge.localbatch.app import build_app
 from batchforge.localbatch.azurite import LOG_FILE as AZURITE_LOG
-from batchforge.localbatch.azurite import Azurite, AzuriteError
+from batchforge.localbatch.azurite import Azurite, port_of
 from batchforge.localbatch.config import ServiceConfig, StorageSettings
 from batchforge.localbatch.execution import StorageAccess
 from batchforge.localbatch.scheduler import Scheduler
@@ -36,30 +36,18 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _port_of(endpoint: str) -> int:
-    try:
-        return int(endpoint.rsplit(":", 1)[1].split("/", 1)[0])
-    except (IndexError, ValueError):
-        return 0
-
-
 def start_storage(data_dir: Path, config: ServiceConfig) -> Azurite:
     """Start Azurite with the account's storage key (generated once, kept in the config)."""
     previous = config.storage
     azurite = Azurite(
         data_dir / "azurite",
-        port=_port_of(previous.blob_endpoint) if previous else 0,
+        port=port_of(previous.blob_endpoint) if previous else 0,
         account_name=previous.account_name if previous else None,
         account_key=previous.account_key if previous else None,
     )
     config_module.private_dir(azurite.data_dir)
-    try:
-        azurite.start()
-    except AzuriteError:
-        if not azurite.port:
-            raise
-        azurite.port = 0  # the old port is taken: any free one will do
-        azurite.start()
+    # No fallback to another port: pools and tasks keep the storage URLs they were given (PortTaken says so).
+    azurite.start()
     config_module.make_private(azurite.data_dir / AZURITE_LOG)
     config.storage = StorageSettings(
         account_name=azurite.account_name, account_key=azurite.account_key, blob_endpoint=azurite.blob_endpoint

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchforge.localbatch import config as config_module
 from batchforge.localbatch.azurite import LOG_FILE as AZURITE_LOG
-from batchforge.localbatch.azurite import Azurite, reusable_port
+from batchforge.localbatch.azurite import Azurite, PortTaken, free_port, port_of
 from batchforge.localbatch.command import clock_arguments
 
 if TYPE_CHECKING:
@@ -84,10 +84,15 @@ class LocalBatch:
             previous = config.storage
             self._azurite = Azurite(
                 self.data_dir / "azurite",
-                port=reusable_port(previous.blob_endpoint if previous else None),
+                port=port_of(previous.blob_endpoint if previous else None) or free_port(),
                 account_name=previous.account_name if previous else None,
                 account_key=previous.account_key if previous else None,
             )
+            try:
+                self._azurite.check_port()
+            except PortTaken as taken:
+                self._azurite = None
+                raise LocalBatchError(str(taken)) from None
             config.storage = config_module.StorageSettings(
                 account_name=self._azurite.account_name,
                 account_key=self._azurite.account_key,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import uuid
 from pathlib import Path
 
@@ -180,11 +182,6 @@ def test_the_readme_command_reaches_local_up():
     assert "--stack" in finished.stdout and "--keep" in finished.stdout
 
 
-@pytest.mark.xfail(
-    reason="known bug (issue 12, item 7): after `local down`, the next `local up` sometimes starts Azurite on a "
-    "new port, and the existing pool's start tasks then get Connection refused; not yet diagnosed",
-    strict=False,
-)
 def test_local_down_then_up_keeps_start_tasks_working(tmp_path):
     """After a restart the pool's start-task files must still download (Azurite keeps its endpoint)."""
     root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD})
@@ -204,3 +201,25 @@ def test_local_down_then_up_keeps_start_tasks_working(tmp_path):
     greet = re.findall(r"ok   greet  exit 0  \S+  (\S+)/\{stdout,stderr\}\.txt", second.stdout)
     assert greet, second.stdout
     assert (Path(greet[-1]) / "stdout.txt").read_text() == "node ready\n"
+
+
+def test_local_up_refuses_to_move_storage_when_its_port_is_held(tmp_path):
+    """Pools keep their start tasks' storage URLs: a taken port is an error naming the holder, never a new port."""
+    root = _repo(tmp_path, {"ok.yaml": _OK_WORKLOAD})
+    data_dir = tmp_path / "data"
+    assert _up(root, data_dir, "--keep").exit_code == 0
+    config_before = (data_dir / "localbatch.json").read_text()
+    endpoint = json.loads(config_before)["storage"]["blob_endpoint"]
+    port = int(endpoint.rsplit(":", 1)[1].split("/")[0])
+    assert runner.invoke(app, ["local", "down", "--data-dir", str(data_dir)]).exit_code == 0
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        for extra in ((), ("--keep",)):
+            refused = _up(root, data_dir, *extra)
+            assert refused.exit_code == 4, refused.output
+            assert f"Port {port} is held by pid {os.getpid()}" in refused.output
+            assert f"kill {os.getpid()}" in refused.output
+            assert (data_dir / "localbatch.json").read_text() == config_before
+            assert not (data_dir / "service.json").exists()
