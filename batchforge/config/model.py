@@ -464,6 +464,20 @@ class PoolConfig(_Strict):
     node_communication_mode: Literal["Default", "Classic", "Simplified"] = "Simplified"
     public_ips: bool = Field(default=True, description="false: nodes get no public IP (needs network.subnetId)")
     metadata: dict[str, str] = Field(default_factory=dict)
+    drain_timeout: timedelta = Field(
+        default=timedelta(hours=1),
+        description="When the pool is replaced: how long running tasks may take to finish before the old pool goes",
+    )
+
+    @field_validator("drain_timeout", mode="before")
+    @classmethod
+    def _parse_drain_timeout(cls, value: object) -> object:
+        return _duration(value)
+
+    @field_validator("drain_timeout")
+    @classmethod
+    def _drain_timeout_range(cls, value: timedelta) -> timedelta:
+        return _between(value, timedelta(0), timedelta(days=7))
 
     @field_validator("id")
     @classmethod

@@ -63,24 +63,41 @@ def storage_private_endpoint_name(config: StackConfig, stack: str, group: str) -
     return f"{config.name_prefix}-{stack}-storage-{group.lower()}-pe"
 
 
+# The pool properties Batch cannot update while the pool has nodes. Source: "Update Batch pool properties"
+# (learn.microsoft.com/azure/batch/batch-pool-update-properties): through the management plane's Pool - Update
+# (api-version 2024-07-01, the one pulumi-azure-native 3.x sends) only applicationPackages, certificates,
+# metadata, scaleSettings and startTask may change on a pool with nodes; every other property needs the pool at
+# zero nodes. The data plane's Pool - Patch (2025-06-01) says the same per field ("can be updated only when the
+# pool is empty"). A pool that happens to have zero nodes could take these in place, but whether it has nodes
+# is not known when the program runs (autoscale), so a change to any of them always replaces the pool.
+# Keys added to the hash after pools were deployed (``LATE_KEYS``) are left out at their defaults, so a pool
+# that does not set them keeps the name it was deployed under.
+LATE_KEYS: dict[str, object] = {"displayName": None, "targetNodeCommunicationMode": "Simplified"}
+
+
 def pool_replacement_key(pool: PoolConfig, subnet_id: str | None) -> dict[str, object]:
-    """The pool properties Batch cannot change on a pool that has nodes.
+    """The pool properties Batch cannot change on a pool that has nodes (see ``LATE_KEYS`` above for the source).
 
     A change to any of them gives the pool a new name, so Pulumi replaces it (create the new pool,
     then delete the old one) instead of attempting an update Batch would refuse.
     """
-    return {
+    key: dict[str, object] = {
         "vmSize": pool.vm_size.lower(),
+        # deploymentConfiguration.virtualMachineConfiguration: image, node agent and container settings.
         "image": pool.image.model_dump(mode="json", by_alias=True),
         "nodeAgentSkuId": pool.node_agent_sku_id,
+        "container": pool.container.model_dump(mode="json", by_alias=True) if pool.container else None,
         "taskSlotsPerNode": pool.task_slots_per_node,
         "taskSchedulingPolicy": pool.task_scheduling_policy.model_dump(mode="json", by_alias=True),
         "interNodeCommunication": pool.inter_node_communication,
-        "container": pool.container.model_dump(mode="json", by_alias=True) if pool.container else None,
         "mounts": [mount.model_dump(mode="json", by_alias=True) for mount in pool.mounts],
+        # networkConfiguration: the subnet and the public IP provisioning.
         "subnetId": subnet_id,
         "publicIps": pool.public_ips,
     }
+    late = {"displayName": pool.display_name, "targetNodeCommunicationMode": pool.node_communication_mode}
+    key.update({name: value for name, value in late.items() if value != LATE_KEYS[name]})
+    return key
 
 
 def pool_name(pool: PoolConfig, subnet_id: str | None) -> str:
