@@ -22,6 +22,7 @@ from batchforge.localbatch.api.common import (
     scheduler,
 )
 from batchforge.localbatch.errors import BatchApiError, missing_property
+from batchforge.localbatch.pool_updates import refuse_changes_a_busy_pool_cannot_take
 
 CLOUD_SERVICES_MIGRATION_GUIDE = (
     "https://learn.microsoft.com/azure/batch/batch-pool-cloud-service-to-virtual-machine-configuration"
@@ -68,8 +69,11 @@ async def get_pool(request: Request) -> Response:
 @endpoint
 async def patch_pool(request: Request) -> Response:
     acct = account(request)
-    check_conditions(request, acct.pool(request.path_params["pool_id"]))
-    pool = acct.patch_pool(request.path_params["pool_id"], await read_json(request))
+    current = acct.pool(request.path_params["pool_id"])
+    check_conditions(request, current)
+    body = await read_json(request)
+    refuse_changes_a_busy_pool_cannot_take(current, body)
+    pool = acct.patch_pool(request.path_params["pool_id"], body)
     return done_response(request, 200, pool)
 
 
