@@ -9,6 +9,9 @@ is dead, or ("error", id, text) out. An agent that dies fails only its own runs 
 replaced. Messages are kept small
 because both ends pickle and unpickle one pair per task. An agent whose pipe closes (the service died)
 cancels its runs and exits, which kills their processes.
+
+In a sandbox (`localbatch.sandbox`), each node has an agent of its own, started inside the node's sandbox
+once, when the node first runs something; without one, a few agents share the nodes round-robin.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import subprocess
+import sys
 from datetime import timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from batchforge.localbatch.execution import ExecutionOutcome, NodeContext, TaskRun
+from batchforge.localbatch.sandbox import Sandbox
 
 DEFAULT_AGENTS = max(1, min(4, os.cpu_count() or 1))
 AGENTS_VARIABLE = "LOCALBATCH_NODE_AGENTS"
@@ -40,6 +46,8 @@ _STOP_TIMEOUT_SECONDS = 10.0
 _CANCEL_ACK_SECONDS = 10.0
 # Nodes an agent remembers before the service tells it to forget them all (nodes come and go with resizes).
 _KNOWN_NODES_LIMIT = 256
+# Sandboxed agents kept for nodes that ran something; beyond this, idle ones of departed nodes are stopped.
+_SANDBOXED_AGENTS_LIMIT = 64
 
 
 class AgentError(RuntimeError):
@@ -53,37 +61,66 @@ class AgentCrashed(AgentError):
 class _Agent:
     """One agent process and what the service has sent it."""
 
-    def __init__(self, index: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
-        self.process = context.Process(target=agent_main, args=(theirs,), name=f"localbatch-agent-{index}", daemon=True)
-        self.process.start()
-        theirs.close()
+    def __init__(self, sandbox: Sandbox | None = None, node_root: Path | None = None) -> None:
+        ours, theirs = multiprocessing.Pipe()
+        entry = f"from batchforge.localbatch.agents import agent_main; agent_main({theirs.fileno()})"
+        program = [sys.executable, "-c", entry]
+        if sandbox is not None and node_root is not None:
+            program = sandbox.command(node_root, program)
+        try:
+            self.process = subprocess.Popen(program, stdin=subprocess.DEVNULL, pass_fds=(theirs.fileno(),))
+        finally:
+            theirs.close()
         self.connection: Connection = ours
         self.known_nodes: dict[NodeContext, int] = {}
         self.pending: dict[int, asyncio.Future[ExecutionOutcome | None]] = {}
 
 
 class NodeAgents:
-    def __init__(self, count: int = DEFAULT_AGENTS) -> None:
+    def __init__(self, count: int = DEFAULT_AGENTS, *, sandbox: Sandbox | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         self._ids = itertools.count()
         self._turn = itertools.count()
         self._closing = False
-        self._agents: list[_Agent] = [self._start(index) for index in range(count)]
+        self._sandbox = sandbox
+        self._agents: list[_Agent] = [] if sandbox else [self._start() for _ in range(count)]
+        self._node_agents: dict[Path, _Agent] = {}  # sandboxed: one per node root, most recently used last
         self.restarts = 0
 
-    def _start(self, index: int) -> _Agent:
-        agent = _Agent(index)
+    def _start(self, node_root: Path | None = None) -> _Agent:
+        agent = _Agent(self._sandbox, node_root)
         self._loop.add_reader(agent.connection.fileno(), self._receive, agent)
         return agent
 
     def pids(self) -> list[int]:
         return [int(agent.process.pid or 0) for agent in self._agents]
 
+    def _agent_for(self, node: NodeContext) -> _Agent:
+        if self._sandbox is None:
+            return self._agents[next(self._turn) % len(self._agents)]
+        agent = self._node_agents.pop(node.node_root, None)
+        if agent is None:
+            for root, idle in list(self._node_agents.items()):
+                if len(self._node_agents) < _SANDBOXED_AGENTS_LIMIT:
+                    break
+                if not idle.pending:
+                    self._stop(self._node_agents.pop(root))
+            agent = self._start(node.node_root)
+            self._agents.append(agent)
+        self._node_agents[node.node_root] = agent
+        return agent
+
+    def _stop(self, agent: _Agent) -> None:
+        self._agents.remove(agent)
+        with contextlib.suppress(OSError, ValueError):
+            self._loop.remove_reader(agent.connection.fileno())
+            agent.connection.send(("stop", -1, None))
+        agent.connection.close()
+        self._loop.run_in_executor(None, agent.process.wait)
+
     async def run(self, node: NodeContext, run: TaskRun, limit: timedelta | None) -> ExecutionOutcome:
         request = next(self._ids)
-        agent = self._agents[next(self._turn) % len(self._agents)]
+        agent = self._agent_for(node)
         future: asyncio.Future[ExecutionOutcome | None] = self._loop.create_future()
         agent.pending[request] = future
         try:
@@ -143,10 +180,14 @@ class NodeAgents:
         agent.pending.clear()
         if self._closing or agent not in self._agents:
             return
-        # Only this agent's runs are lost; a replacement takes its turn in the rotation.
+        # Only this agent's runs are lost; a replacement takes its turn in the rotation (or its node's runs).
         agent.connection.close()
+        self._loop.run_in_executor(None, agent.process.wait)
         index = self._agents.index(agent)
-        self._agents[index] = self._start(index)
+        roots = [root for root, known in self._node_agents.items() if known is agent]
+        self._agents[index] = self._start(roots[0] if roots else None)
+        for root in roots:
+            self._node_agents[root] = self._agents[index]
         self.restarts += 1
 
     async def close(self) -> None:
@@ -156,22 +197,25 @@ class NodeAgents:
                 self._loop.remove_reader(agent.connection.fileno())
                 agent.connection.send(("stop", -1, None))
         for agent in self._agents:
-            await asyncio.to_thread(agent.process.join, _STOP_TIMEOUT_SECONDS)
-            if agent.process.is_alive():
+            try:
+                await asyncio.to_thread(agent.process.wait, _STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
                 agent.process.kill()
+                await asyncio.to_thread(agent.process.wait)
         for agent in self._agents:
             agent.connection.close()
 
 
-def agent_main(connection: Connection) -> None:
+def agent_main(fd: int) -> None:
+    """The agent process's entry: serves the service on the connection inherited as `fd`."""
     from batchforge.localbatch.workers import install_child_watcher
 
     install_child_watcher()
-    asyncio.run(_serve(connection))
+    asyncio.run(_serve(Connection(fd)))
 
 
 async def _serve(connection: Connection) -> None:
-    from batchforge.localbatch.execution import run_task
+    from batchforge.localbatch.execution import prepare_node, run_task, users
 
     loop = asyncio.get_running_loop()
     runs: dict[int, asyncio.Task[None]] = {}
@@ -200,6 +244,8 @@ async def _serve(connection: Connection) -> None:
                 runs[request] = loop.create_task(one(request, nodes[reference], run, limit))
             elif kind == "node":
                 nodes[request] = payload[0]
+                if users.enabled():  # the shared dir becomes writable for every task user of the node
+                    prepare_node(payload[0])
             elif kind == "forget":
                 nodes.clear()
             elif kind == "cancel" and request in runs:

@@ -55,6 +55,10 @@ def clock_arguments(speed: float, test_clock: bool) -> list[str]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
+    if args.allow_host_changes:  # read where the node sandbox is chosen; a background service inherits it
+        from batchforge.localbatch.sandbox import ALLOW_HOST_CHANGES_VARIABLE
+
+        os.environ[ALLOW_HOST_CHANGES_VARIABLE] = "1"
     if _running_pid(data_dir):
         print(f"already running for {data_dir}:")
         _print_info(data_dir)
@@ -164,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         "--test-clock",
         action="store_true",
         help="let POST /localbatch/clock/advance move the service's clock forward (for tests)",
+    )
+    serve.add_argument(
+        "--allow-host-changes",
+        action="store_true",
+        help="run nodes unsandboxed, directly on this machine, so that start tasks can install software on it",
     )
     serve.set_defaults(func=cmd_serve)
     for name, func, text in (("stop", cmd_stop, "stop a background service"), ("info", cmd_info, "show endpoint")):

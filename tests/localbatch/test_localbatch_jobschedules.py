@@ -20,6 +20,8 @@ from azure.batch import models as m
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
 
+from batchforge.localbatch import command
+from batchforge.localbatch.sandbox import ALLOW_HOST_CHANGES_VARIABLE
 from batchforge.localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes
 from tests.localbatch.test_localbatch_auth import LAST_14X_API_VERSION, RawBatch, RawResponse
 
@@ -29,8 +31,12 @@ HOUR = timedelta(hours=1)
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBatch]:
-    with LocalBatch.start(tmp_path_factory.mktemp("localbatch-schedules"), test_clock=True) as service:
-        yield service
+    # The job managers write their runs to a log in the data dir, which sandboxed nodes cannot see; what is under
+    # test here is the schedule, so these nodes run on the host (tests/localbatch/test_localbatch_sandbox.py).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ALLOW_HOST_CHANGES_VARIABLE, "1")
+        with LocalBatch.start(tmp_path_factory.mktemp("localbatch-schedules"), test_clock=True) as service:
+            yield service
 
 
 @pytest.fixture(scope="module")
@@ -431,7 +437,7 @@ def test_a_job_lifetime_auto_pool_is_made_and_deleted_per_job(client: BatchClien
 
 
 def test_a_fast_clock_runs_recurrences_by_itself_and_goes_on_after_a_restart(tmp_path: Path) -> None:
-    with LocalBatch.start(tmp_path / "fast", clock_speed=600) as fast:  # ten minutes a second
+    with LocalBatch.start(tmp_path / "fast", clock_speed=600, test_clock=True) as fast:  # ten minutes a second
         client = fast.batch_client()
         assert fast.clock()["speed"] == 600
         client.create_pool(m.BatchPoolCreateOptions(id="fast", vm_size="standard_d2s_v3", target_dedicated_nodes=1))
@@ -439,6 +445,7 @@ def test_a_fast_clock_runs_recurrences_by_itself_and_goes_on_after_a_restart(tmp
         schedule_id = unique("fast")
         create(client, schedule_id, job_spec, recurrence_interval=timedelta(minutes=5))
         wait_for(lambda: len(jobs_of(client, schedule_id)) >= 3, timeout=20, what="three recurrences")
+        fast.advance_clock(86400)  # a day on: the restart must keep that too
         before = service_now(fast)
         fast.restart()
         client = fast.batch_client()
@@ -628,3 +635,11 @@ def test_times_without_a_zone_are_utc_and_served_in_one_form(raw: RawBatch, pool
     assert document["schedule"]["doNotRunAfter"] == "2030-01-02T00:00:00.000000Z"
     assert document["executionInfo"]["nextRunTime"] == "2030-01-01T00:00:00.000000Z"
     assert raw.request("DELETE", f"/jobschedules/{schedule_id}").status_code == 202
+
+
+def test_serve_refuses_a_clock_speed_that_is_not_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        command.main(["serve", "--clock-speed", "0"])
+    assert exited.value.code == 2 and "--clock-speed: must be greater than 0" in capsys.readouterr().err
+    assert command.clock_arguments(600.0, True) == ["--clock-speed", "600.0", "--test-clock"]
+    assert command.clock_arguments(1.0, False) == []

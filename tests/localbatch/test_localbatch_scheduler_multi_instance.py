@@ -4,16 +4,24 @@ command has returned, subtasks included (as on Batch)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 
+from batchforge.localbatch.sandbox import ALLOW_HOST_CHANGES_VARIABLE
 from batchforge.localbatch.testing import LocalBatch, wait_for_idle_nodes, wait_for_tasks_completed
 
 
-def test_primary_waits_for_the_other_instances_coordination(local_batch: LocalBatch, tmp_path: Path) -> None:
-    client: BatchClient = local_batch.batch_client()
+def test_primary_waits_for_the_other_instances_coordination(
+    local_batch_factory: Callable[[], LocalBatch], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The instances meet in a host folder, which sandboxed nodes cannot write: the order is under test here,
+    # so these nodes run on the host.
+    monkeypatch.setenv(ALLOW_HOST_CHANGES_VARIABLE, "1")
+    client: BatchClient = local_batch_factory().batch_client()
     pool_id, job_id = f"mpi-{uuid.uuid4().hex[:8]}", f"mpi-job-{uuid.uuid4().hex[:8]}"
     client.create_pool(
         m.BatchPoolCreateOptions(

@@ -83,9 +83,10 @@ def _node_variables(node: NodeContext) -> dict[str, str]:
     return variables
 
 
-def batch_variables(node: NodeContext, run: TaskRun) -> dict[str, str]:
-    """The AZ_BATCH_* variables for this run, as documented for Batch compute nodes."""
-    directory = task_dir_path(node, run)
+def batch_variables(node: NodeContext, run: TaskRun, directory: str | None = None) -> dict[str, str]:
+    """The AZ_BATCH_* variables for this run, as documented for Batch compute nodes (``directory``: the task
+    directory, when the caller has it already)."""
+    directory = directory or task_dir_path(node, run)
     variables = {
         **_node_variables(node),
         "AZ_BATCH_TASK_DIR": directory,
@@ -122,15 +123,16 @@ def _base_environment(node: NodeContext, inherited: tuple[str | None, ...]) -> t
     return environment, f"{system_path}:{shared_dir(node)}:"
 
 
-def task_environment(node: NodeContext, run: TaskRun) -> dict[str, str]:
+def task_environment(node: NodeContext, run: TaskRun, directory: str | None = None) -> dict[str, str]:
     """The complete environment for the task process."""
-    wd = os.path.join(task_dir_path(node, run), WORKING_DIR)
+    directory = directory or task_dir_path(node, run)
+    wd = os.path.join(directory, WORKING_DIR)
     base, path_prefix = _base_environment(node, tuple(map(os.environ.get, _INHERITED)))
     environment = dict(base)
     # As on a Batch Linux node: the shared dir and the working dir are on the PATH, HOME is wd.
     environment["PATH"] = path_prefix + wd
     environment["HOME"] = wd
-    environment.update(batch_variables(node, run))
+    environment.update(batch_variables(node, run, directory))
     environment.update(_name_value_pairs(run.job_environment))
     environment.update(_name_value_pairs(run.spec.get("environmentSettings")))
     return environment

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from batchforge.localbatch.execution import users
 from batchforge.localbatch.execution.model import NodeContext, TaskRun
 
 # Batch names a one-off job's folder "job-1" (job schedules use the job's own name instead).
@@ -33,6 +34,8 @@ def prepare_node(node: NodeContext) -> None:
     """Creates the node's fixed folders; idempotent, so a restarted node keeps its files."""
     for folder in (shared_dir(node), startup_dir(node), workitems_dir(node)):
         folder.mkdir(parents=True, exist_ok=True)
+    if users.enabled():  # every task of the node, whichever its user, reads and writes the shared dir
+        shared_dir(node).chmod(0o777)
 
 
 def _path_segment(value: str, what: str) -> str:

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from batchforge.localbatch.execution import failures
 from batchforge.localbatch.execution.failures import TaskFailure
+from batchforge.localbatch.execution.users import RunUser, as_user
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ async def run_process(
     stdout: BinaryIO,
     stderr: BinaryIO,
     timeout_seconds: float | None,
+    user: RunUser | None = None,
 ) -> ProcessExit:
     """Runs the command to completion, or kills its process group when ``timeout_seconds`` pass.
 
@@ -76,7 +78,8 @@ async def run_process(
         spawning = asyncio.get_running_loop().run_in_executor(
             _spawner,
             functools.partial(
-                subprocess.Popen,
+                _spawn,
+                user,
                 argv,
                 cwd=cwd,
                 env=environment,
@@ -119,6 +122,11 @@ async def run_process(
             await asyncio.shield(_exited(process))
         raise
     return ProcessExit(_exit_code(returncode), timed_out=False)
+
+
+def _spawn(user: RunUser | None, argv: list[str], **options: object) -> subprocess.Popen[bytes]:
+    with as_user(user):  # this spawn thread only, for as long as the vfork takes
+        return subprocess.Popen(argv, **options)  # type: ignore[call-overload,no-any-return]
 
 
 _POLL_SECONDS = 0.01

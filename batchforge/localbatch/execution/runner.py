@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from batchforge.localbatch.execution import failures
+from batchforge.localbatch.execution.confinement import explain_read_only
 from batchforge.localbatch.execution.environment import is_current_node_master, task_environment
 from batchforge.localbatch.execution.failures import TaskFailure
 from batchforge.localbatch.execution.layout import (
@@ -25,6 +26,7 @@ from batchforge.localbatch.execution.model import ExecutionOutcome, NodeContext,
 from batchforge.localbatch.execution.output_files import upload_output_files
 from batchforge.localbatch.execution.process import ProcessExit, run_process
 from batchforge.localbatch.execution.resource_files import download_resource_files
+from batchforge.localbatch.execution.users import RunUser, hand_over, hand_over_tree, run_user
 
 
 def _now() -> datetime:
@@ -55,8 +57,10 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
     # Two folders and two empty files on the node's local disk: quicker than handing them to a thread.
     # The application stage continues the primary's streams, which its coordination command began.
     stdout, stderr = _open_streams(node, wd_path, directory_path, append=run.stage == "application")
+    user = run_user(run.spec, run.job_id, run.task_id)
+    hand_over([directory_path, wd_path], user, private=run.kind == "task")
     directory, wd = Path(directory_path), Path(wd_path)
-    environment = task_environment(node, run)
+    environment = task_environment(node, run, directory_path)
     clock = _Clock(max_wall_clock)
     start_time = _now()
 
@@ -83,13 +87,14 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
                 stdout=stdout,
                 stderr=stderr,
                 timeout_seconds=clock.remaining(),
+                user=user,
             )
 
         multi_instance = run.spec.get("multiInstanceSettings") if run.kind == "task" and run.host_list else None
         try:
             if multi_instance and run.stage != "application":
                 # Common resource files go to the task directory, one level above wd, on every instance.
-                await _download(multi_instance.get("commonResourceFiles"), directory, node)
+                await _download(multi_instance.get("commonResourceFiles"), directory, node, user)
                 coordination = await run_command(str(multi_instance.get("coordinationCommandLine") or "true"))
                 if (
                     run.stage == "coordination"
@@ -98,8 +103,9 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
                     or not is_current_node_master(node, run)
                 ):
                     return _finished(coordination, clock, outcome)
-            await _download(run.spec.get("resourceFiles"), wd, node)
+            await _download(run.spec.get("resourceFiles"), wd, node, user)
             exited = await run_command(str(run.spec.get("commandLine") or ""))
+            explain_read_only(os.path.join(directory_path, STDERR_FILE), stderr, exited.exit_code)
         except TaskFailure as failure:
             # Batch reports this only in failureInfo; locally stderr.txt says it too, so the file a user opens
             # first (a start task's, typically) is not empty.
@@ -180,6 +186,7 @@ def _finished(exited: ProcessExit, clock: _Clock, outcome: _Outcome) -> Executio
     return outcome(0, None)
 
 
-async def _download(resource_files: Any, target: Path, node: NodeContext) -> None:
+async def _download(resource_files: Any, target: Path, node: NodeContext, user: RunUser | None) -> None:
     if resource_files:
         await asyncio.to_thread(download_resource_files, list(resource_files), target, node.storage)
+        hand_over_tree(str(target), user)

@@ -9,6 +9,7 @@ from typing import Protocol
 from batchforge.localbatch import execution
 from batchforge.localbatch.agents import NodeAgents, agent_count
 from batchforge.localbatch.execution import ExecutionOutcome, NodeContext, TaskRun
+from batchforge.localbatch.sandbox import node_sandbox
 from batchforge.localbatch.workers import install_child_watcher
 
 
@@ -32,4 +33,5 @@ class InProcess:
 def default_executor() -> Executor:
     """Must be called on the running event loop (the agents register their pipes with it)."""
     count = agent_count()
-    return NodeAgents(count) if count else InProcess()
+    sandbox = node_sandbox()
+    return NodeAgents(count, sandbox=sandbox) if count or sandbox else InProcess()
