@@ -70,7 +70,7 @@ def _children(pid: int) -> list[int]:
 
 def cpu_split(service_pid: int) -> dict[str, float]:
     """CPU seconds so far of the service, its node agents, the tasks they ran, and this client."""
-    agents = [c for c in _children(service_pid) if "multiprocessing" in _cmdline(c)]
+    agents = [pid for pid in _descendants(service_pid) if "agent_main" in _cmdline(pid)]
     service, _ = _cpu_seconds(service_pid)
     agent_own = [_cpu_seconds(pid) for pid in agents]
     own = os.times()
@@ -80,6 +80,16 @@ def cpu_split(service_pid: int) -> dict[str, float]:
         "task processes": sum(c for _, c in agent_own),
         "client": own.user + own.system,
     }
+
+
+def _descendants(pid: int) -> list[int]:
+    # A sandboxed node's agent runs under the sandbox's own processes (bwrap), not directly under the service.
+    found, queue = [], _children(pid)
+    while queue:
+        child = queue.pop()
+        found.append(child)
+        queue.extend(_children(child))
+    return found
 
 
 def _cmdline(pid: int) -> str:
