@@ -17,8 +17,9 @@ Behaviour worth knowing, all as on Batch unless said otherwise:
   by a start task do; ``kill_node_processes`` ends them (service restart = node reboot, node removal).
 - Blob URLs on the local storage account without a SAS, and anything with an ``identityReference``,
   are accessed with the account key: the local stand-in for a pool's managed identity.
-- Not emulated: containers (containerSettings), application packages, certificates, user accounts
-  (everything runs as the service's OS user; AZ_BATCH_TASK_USER says which).
+- Users: in a node sandbox whose agent is root, runs get a user by elevation (``users``); elsewhere
+  everything runs as the service's OS user (AZ_BATCH_TASK_USER says which).
+- Not emulated: containers (containerSettings), application packages, certificates.
 """
 
 from batchforge.localbatch.execution.layout import prepare_node, task_dir

@@ -1,0 +1,51 @@
+"""Which sandbox local nodes get, and the one message when they get none."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+
+import pytest
+
+from batchforge.localbatch import sandbox
+from batchforge.localbatch.sandbox import ALLOW_HOST_CHANGES_VARIABLE, Sandbox, node_sandbox
+
+
+@pytest.fixture(autouse=True)
+def _not_announced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "_announced", False)
+    monkeypatch.delenv(ALLOW_HOST_CHANGES_VARIABLE, raising=False)
+
+
+def test_without_bubblewrap_nodes_run_unsandboxed_and_the_service_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sandbox.sys, "platform", "linux")
+    with caplog.at_level(logging.WARNING, logger="batchforge.localbatch"):
+        assert node_sandbox() is None
+        assert node_sandbox() is None
+    (record,) = caplog.records
+    assert "tasks run unsandboxed" in record.getMessage() and "apt-get install bubblewrap" in record.getMessage()
+
+
+def test_allow_host_changes_runs_nodes_on_the_host_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(ALLOW_HOST_CHANGES_VARIABLE, "1")
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: "/usr/bin/bwrap")
+    with caplog.at_level(logging.WARNING, logger="batchforge.localbatch"):
+        assert node_sandbox() is None
+    assert "--allow-host-changes" in caplog.text and "install software" in caplog.text
+
+
+def test_the_sandbox_hides_the_data_dir_home_and_tmp_and_binds_only_the_node_folder(tmp_path: Path) -> None:
+    node_root = tmp_path / "data" / "nodes" / "pool" / "node-1"
+    argv = Sandbox(bwrap="/usr/bin/bwrap", as_root=True).command(node_root, ["python", "-c", "pass"])
+    pairs = list(itertools.pairwise(argv))
+    assert ("--ro-bind", "/") in pairs and ("--bind", str(node_root.resolve())) in pairs
+    for hidden in ("/tmp", str(Path.home()), str((tmp_path / "data").resolve())):
+        assert ("--tmpfs", hidden) in pairs, hidden
+    assert "--unshare-pid" in argv and ("--cap-drop", "ALL") in pairs and "CAP_SYS_ADMIN" not in argv
+    assert argv[-4:] == ["--", "python", "-c", "pass"]
