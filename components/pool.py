@@ -12,6 +12,7 @@ from batchforge.config.model import PoolConfig, iso_duration
 from batchforge.config.naming import pool_name
 from batchforge.config.start_task_files import plan_start_task_files
 from batchforge.providers.blob_upload import ContentAddressedBlob
+from batchforge.providers.pool_guard import PoolGuard, ready_timeout_s
 from components.platform import BatchPlatform
 
 
@@ -121,6 +122,7 @@ class BatchPool(pulumi.ComponentResource):
 
     pool_name: str
     pool: batch.Pool
+    guard: PoolGuard
     start_task_blobs: list[ContentAddressedBlob]
 
     def __init__(self, name: str, args: BatchPoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -179,6 +181,22 @@ class BatchPool(pulumi.ComponentResource):
                 # several pools would have the engine refuse the program.
                 aliases=[pulumi.Alias(name="pool")] if args.sole_pool else None,
             ),
+        )
+        # Waits for this pool to be ready when it is created and drains it before it is deleted; the workloads
+        # depend on this component, so on the guard too. A replacement needs the cores of both pools until the
+        # old one is drained.
+        resize_timeout = config.scale.resize_timeout
+        self.guard = PoolGuard(
+            f"{name}-guard",
+            {
+                "poolId": self.pool_name,
+                "accountEndpoint": platform.batch_account_endpoint,
+                "authKind": "entra-id",
+                "accountName": None,
+                "drainTimeoutSeconds": config.drain_timeout.total_seconds(),
+                "readyTimeoutSeconds": ready_timeout_s(resize_timeout.total_seconds() if resize_timeout else None),
+            },
+            pulumi.ResourceOptions(parent=self, depends_on=[self.pool], delete_before_replace=False),
         )
         self.register_outputs({"poolName": self.pool_name, "poolId": self.pool.id})
 

@@ -52,6 +52,8 @@ class Registration:
     name: str
     parent: str
     custom: bool
+    # The URNs it depends on: the edges the engine orders creates by, and deletes in reverse.
+    dependencies: frozenset[str] = frozenset()
 
 
 class EngineContractViolation(Exception):
@@ -85,7 +87,9 @@ class ContractMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
-        registration = Registration(urn, request.type, request.name, request.parent, bool(request.custom))
+        registration = Registration(
+            urn, request.type, request.name, request.parent, bool(request.custom), frozenset(_dependencies(request))
+        )
         with self._lock:
             self._check_registration(registration, request)
             self.registrations.setdefault(urn, registration)
