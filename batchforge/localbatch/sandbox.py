@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,6 +118,24 @@ def _needed_paths() -> list[Path]:
 _announced = False
 
 
+def _trial_failure(sandbox: Sandbox) -> str:
+    """Why a sandbox like a node's cannot start on this machine ("" when it can)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        trial = Path(folder) / "nodes" / "pool" / "node"
+        try:
+            done = subprocess.run(
+                sandbox.command(trial, ["/bin/true"]), capture_output=True, timeout=30, stdin=subprocess.DEVNULL
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return str(error)
+    if done.returncode == 0:
+        return ""
+    text = done.stderr.decode(errors="replace").strip().splitlines()
+    return text[-1] if text else f"exit code {done.returncode}"
+
+
 def node_sandbox() -> Sandbox | None:
     """The sandbox nodes run in, or None (said once per service, with the reason and the way to change it)."""
     global _announced
@@ -133,6 +152,10 @@ def node_sandbox() -> Sandbox | None:
     else:
         sandbox = Sandbox(bwrap=bwrap, as_root=os.geteuid() == 0)
         reason = ""
+        failure = _trial_failure(sandbox)
+        if failure:  # e.g. user namespaces disabled: every agent would fail to start, so none is sandboxed
+            sandbox = None
+            reason = f"bubblewrap cannot start a sandbox here ({failure}): tasks run unsandboxed on this machine"
     if not _announced:
         _announced = True
         if sandbox is None:

@@ -49,3 +49,17 @@ def test_the_sandbox_hides_the_data_dir_home_and_tmp_and_binds_only_the_node_fol
         assert ("--tmpfs", hidden) in pairs, hidden
     assert "--unshare-pid" in argv and ("--cap-drop", "ALL") in pairs and "CAP_SYS_ADMIN" not in argv
     assert argv[-4:] == ["--", "python", "-c", "pass"]
+
+
+def test_a_bubblewrap_that_cannot_start_a_sandbox_means_unsandboxed_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As where user namespaces are switched off: bwrap exists but fails, so no node agent could ever start.
+    broken = tmp_path / "bwrap"
+    broken.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: str(broken))
+    monkeypatch.setattr(sandbox.sys, "platform", "linux")
+    with caplog.at_level(logging.WARNING, logger="batchforge.localbatch"):
+        assert node_sandbox() is None
+    assert "setting up uid map: Permission denied" in caplog.text and "unsandboxed" in caplog.text
