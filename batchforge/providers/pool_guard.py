@@ -192,6 +192,11 @@ def drain_pool(
         sleep(poll_s)
 
 
+def _poll_s(props: Mapping[str, Any]) -> float:
+    # Not an input the program sets: tests against the local service poll faster than Azure needs.
+    return float(props.get("pollSeconds") or POLL_S)
+
+
 class PoolGuardProvider(pulumi.dynamic.ResourceProvider):
     """Create waits for the new pool to be ready; delete drains the pool before the engine deletes it."""
 
@@ -205,7 +210,12 @@ class PoolGuardProvider(pulumi.dynamic.ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
         client = batch_client_from_props(props)
-        wait_until_ready(client, str(props["poolId"]), float(props.get("readyTimeoutSeconds") or ready_timeout_s(None)))
+        wait_until_ready(
+            client,
+            str(props["poolId"]),
+            float(props.get("readyTimeoutSeconds") or ready_timeout_s(None)),
+            poll_s=_poll_s(props),
+        )
         return pulumi.dynamic.CreateResult(id_=str(props["poolId"]), outs={key: props.get(key) for key in INPUT_KEYS})
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
@@ -213,7 +223,9 @@ class PoolGuardProvider(pulumi.dynamic.ResourceProvider):
         return pulumi.dynamic.UpdateResult(outs={key: news.get(key) for key in INPUT_KEYS})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        drain_pool(batch_client_from_props(props), id_, float(props.get("drainTimeoutSeconds") or 0.0))
+        drain_pool(
+            batch_client_from_props(props), id_, float(props.get("drainTimeoutSeconds") or 0.0), poll_s=_poll_s(props)
+        )
 
 
 class PoolGuard(pulumi.dynamic.Resource, module="batchforge", name="PoolGuard"):
