@@ -8,14 +8,16 @@ about to be scheduled between two reads is not mistaken for a stuck one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from azure.batch import models as batch_models
 from azure.core.exceptions import AzureError
+from azure.core.paging import ItemPaged
 
 from batchforge.core.outcomes import CliError, ExitCode
+from batchforge.jobs.reading import listed
 from batchforge.jobs.status import JobStatus
 
 _FAILED = "executionInfo/result eq 'failure'"
@@ -38,7 +40,7 @@ class BlockedJob:
 
 
 class BlockedReader(Protocol):
-    def list_tasks(self, job_id: str, **kwargs: Any) -> Iterable[batch_models.BatchTask]: ...
+    def list_tasks(self, job_id: str, **kwargs: Any) -> ItemPaged[batch_models.BatchTask]: ...
 
     def get_pool(self, pool_id: str, **kwargs: Any) -> batch_models.BatchPool: ...
 
@@ -86,13 +88,15 @@ def _slots_per_node(client: BlockedReader, pool_id: str) -> int | None:
 
 def blocked_tasks(client: BlockedReader, status: JobStatus) -> tuple[BlockedTask, ...]:
     """Every active task of the job that can never run, with what blocks it; empty when any task may still run."""
-    active = list(client.list_tasks(status.job_id, filter=_ACTIVE, select=["id", "dependsOn", "requiredSlots"]))
+    active = list(listed(client.list_tasks, status.job_id, filter=_ACTIVE, select=["id", "dependsOn", "requiredSlots"]))
     if not active:
         return ()
     slots = _slots_per_node(client, status.pool_id) if status.pool_id else None
     failed = {
         task.id
-        for task in client.list_tasks(status.job_id, filter=_FAILED, select=["id", "exitConditions", "executionInfo"])
+        for task in listed(
+            client.list_tasks, status.job_id, filter=_FAILED, select=["id", "exitConditions", "executionInfo"]
+        )
         if not _satisfies_dependents(task)
     }
     reasons: dict[str, str] = {}

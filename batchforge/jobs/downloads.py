@@ -7,14 +7,15 @@ the local layout mirrors the blob names, so ``<job id>/results/a.json`` lands at
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from azure.batch import models as batch_models
+from azure.core.paging import ItemPaged
 
 from batchforge.core.outcomes import CliError, ExitCode
+from batchforge.jobs.reading import listed
 from batchforge.jobs.storage import BlobStore, confined_path, without_query
 from batchforge.workload.task_logs import log_blob_prefix
 
@@ -22,7 +23,7 @@ from batchforge.workload.task_logs import log_blob_prefix
 class TaskReader(Protocol):
     def get_task(self, job_id: str, task_id: str, **kwargs: Any) -> batch_models.BatchTask: ...
 
-    def list_tasks(self, job_id: str, **kwargs: Any) -> Iterable[batch_models.BatchTask]: ...
+    def list_tasks(self, job_id: str, **kwargs: Any) -> ItemPaged[batch_models.BatchTask]: ...
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def _destinations(task: batch_models.BatchTask) -> list[tuple[str, str]]:
 
 def outputs_container_of(client: TaskReader, job_id: str) -> str | None:
     """The outputs container the job's tasks upload to, read from the first task that has output files."""
-    for task in client.list_tasks(job_id, select=["id", "outputFiles"]):
+    for task in listed(client.list_tasks, job_id, select=["id", "outputFiles"]):
         destinations = _destinations(task)
         if destinations:
             return destinations[0][0]

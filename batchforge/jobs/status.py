@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from azure.batch import models as batch_models
 from azure.core.exceptions import ResourceNotFoundError
+from azure.core.paging import ItemPaged
 
 from batchforge.core.outcomes import CliError, ExitCode
+from batchforge.jobs.reading import listed, read
 from batchforge.submission.result import TaskCounts
 from batchforge.workload.planning import WORKLOAD_METADATA_KEY
 
@@ -53,7 +55,7 @@ class JobReader(Protocol):
 
     def get_job(self, job_id: str, **kwargs: Any) -> batch_models.BatchJob: ...
 
-    def list_jobs(self, **kwargs: Any) -> Iterable[batch_models.BatchJob]: ...
+    def list_jobs(self, **kwargs: Any) -> ItemPaged[batch_models.BatchJob]: ...
 
     def get_job_task_counts(self, job_id: str, **kwargs: Any) -> batch_models.BatchTaskCountsResult: ...
 
@@ -77,7 +79,7 @@ def _pool_id(job: batch_models.BatchJob) -> str:
 
 
 def status_of(client: JobReader, job: batch_models.BatchJob) -> JobStatus:
-    counts = client.get_job_task_counts(job.id).task_counts
+    counts = read(client.get_job_task_counts, job.id).task_counts
     return JobStatus(
         job_id=job.id,
         state=_enum_text(job.state),
@@ -89,25 +91,25 @@ def status_of(client: JobReader, job: batch_models.BatchJob) -> JobStatus:
 
 def get_job_or_fail(client: JobReader, job_id: str) -> batch_models.BatchJob:
     try:
-        return client.get_job(job_id)
+        return read(client.get_job, job_id)
     except ResourceNotFoundError:
         raise CliError(f"job '{job_id}' not found", ExitCode.NOT_FOUND) from None
 
 
 def read_statuses(client: JobReader, job_ids: Sequence[str] = ()) -> list[JobStatus]:
     """Statuses of the named jobs (an unknown id is an error), or of every job in the account."""
-    jobs = [get_job_or_fail(client, job_id) for job_id in job_ids] if job_ids else list(client.list_jobs())
+    jobs = [get_job_or_fail(client, job_id) for job_id in job_ids] if job_ids else list(listed(client.list_jobs))
     return [status_of(client, job) for job in jobs]
 
 
 class FailedTaskLister(Protocol):
-    def list_tasks(self, job_id: str, **kwargs: Any) -> Iterable[batch_models.BatchTask]: ...
+    def list_tasks(self, job_id: str, **kwargs: Any) -> ItemPaged[batch_models.BatchTask]: ...
 
 
 def failed_task_ids(client: FailedTaskLister, job_id: str, limit: int = 5) -> list[str]:
     """Ids of some of the job's failed tasks, filtered by the service (a job may hold 100,000 tasks)."""
     found: list[str] = []
-    for task in client.list_tasks(job_id, filter="executionInfo/result eq 'failure'", select=["id"]):
+    for task in listed(client.list_tasks, job_id, filter="executionInfo/result eq 'failure'", select=["id"]):
         found.append(task.id)
         if len(found) >= limit:
             break

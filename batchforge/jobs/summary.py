@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from azure.batch import models as batch_models
+from azure.core.paging import ItemPaged
 
+from batchforge.jobs.reading import listed, read
 from batchforge.workload.planning import WORKLOAD_METADATA_KEY
 from batchforge.workload.task_logs import LOG_FILES_PATTERN
 
@@ -88,7 +90,7 @@ class RunSummary:
 class TaskLister(Protocol):
     def get_job(self, job_id: str, **kwargs: Any) -> batch_models.BatchJob: ...
 
-    def list_tasks(self, job_id: str, **kwargs: Any) -> Iterable[batch_models.BatchTask]: ...
+    def list_tasks(self, job_id: str, **kwargs: Any) -> ItemPaged[batch_models.BatchTask]: ...
 
 
 LogLocator = Callable[[str, batch_models.BatchTask], LogLocation]
@@ -160,8 +162,8 @@ def outcome_of(job_id: str, task: batch_models.BatchTask, locate_logs: LogLocato
 
 
 def summarize_job(client: TaskLister, job_id: str, locate_logs: LogLocator | None = None) -> JobSummary:
-    job = client.get_job(job_id)
-    tasks = sorted(client.list_tasks(job_id), key=lambda task: task.id)
+    job = read(client.get_job, job_id)
+    tasks = sorted(listed(client.list_tasks, job_id), key=lambda task: task.id)
     locate = locate_logs or logs_command_locator()
     outcomes = tuple(outcome_of(job_id, task, locate) for task in tasks)
     starts = [t.execution_info.start_time for t in tasks if t.execution_info and t.execution_info.start_time]

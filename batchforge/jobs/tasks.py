@@ -6,14 +6,16 @@ listing is paged by the service anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
 from azure.batch import models as batch_models
+from azure.core.paging import ItemPaged
 
 from batchforge.core import InvalidInput, Problem
+from batchforge.jobs.reading import listed
 
 # Task states as the service names them, plus the two results of a completed task.
 STATE_FILTERS: dict[str, str] = {
@@ -50,7 +52,7 @@ class TaskRow:
 
 
 class TaskLister(Protocol):
-    def list_tasks(self, job_id: str, **kwargs: Any) -> Iterable[batch_models.BatchTask]: ...
+    def list_tasks(self, job_id: str, **kwargs: Any) -> ItemPaged[batch_models.BatchTask]: ...
 
 
 def _text(value: object) -> str:
@@ -92,5 +94,5 @@ def task_rows(client: TaskLister, job_id: str, state: str | None = None) -> Iter
     condition = state_filter(state)
     if condition is not None:
         options["filter"] = condition
-    for task in client.list_tasks(job_id, **options):
+    for task in listed(client.list_tasks, job_id, **options):
         yield row_of(task)

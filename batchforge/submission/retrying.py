@@ -11,7 +11,7 @@ import email.utils
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -185,7 +185,10 @@ class Retrier:
         run out of attempts although every single request succeeds within them. Each page here is fetched from
         the continuation token of the page before, with the policy's attempts, within the shared deadline.
         """
-        items: list[Any] = []
+        return list(self.iter_all(list_call, *args, **kwargs))
+
+    def iter_all(self, list_call: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """:meth:`list_all` one page at a time: a reader that stops early requests no further pages."""
         token: str | None = None
 
         def fetch_page(continuation: str | None, **options: Any) -> tuple[list[Any], str | None]:
@@ -196,9 +199,9 @@ class Retrier:
         fetch_page.__name__ = f"{getattr(list_call, '__name__', 'list')} (paged)"
         while True:
             page, token = self.run(fetch_page, token)
-            items.extend(page)
+            yield from page
             if not token:
-                return items
+                return
 
     def run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Calls ``call(*args, **kwargs, **call_options())`` until it succeeds, fails for good, or time is up."""

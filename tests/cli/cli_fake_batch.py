@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.batch import models as batch_models
 from azure.core.exceptions import ResourceNotFoundError
+from azure.core.paging import ItemPaged
+
+T = TypeVar("T")
 
 
 def job(job_id: str, state: str = "active", pool: str = "pool-a", workload: str | None = None) -> batch_models.BatchJob:
@@ -63,6 +66,11 @@ def _not_found(code: str) -> ResourceNotFoundError:
     return error
 
 
+def one_page(items: list[T]) -> ItemPaged[T]:
+    """A listing the way the SDK returns one: a single page without a continuation token."""
+    return ItemPaged(lambda token: None, lambda _: (None, iter(list(items))))
+
+
 @dataclass
 class FakeBatch:
     jobs: dict[str, batch_models.BatchJob] = field(default_factory=dict)
@@ -77,16 +85,16 @@ class FakeBatch:
             raise _not_found("JobNotFound")
         return self.jobs[job_id]
 
-    def list_jobs(self, **_: Any) -> Iterator[batch_models.BatchJob]:
-        return iter(list(self.jobs.values()))
+    def list_jobs(self, **_: Any) -> ItemPaged[batch_models.BatchJob]:
+        return one_page(list(self.jobs.values()))
 
     def get_job_task_counts(self, job_id: str, **_: Any) -> batch_models.BatchTaskCountsResult:
         sequence = self.job_counts[job_id]
         # Each read moves one step along the scripted sequence and then stays at its last value.
         return sequence.pop(0) if len(sequence) > 1 else sequence[0]
 
-    def list_tasks(self, job_id: str, **_: Any) -> Iterator[batch_models.BatchTask]:
-        return iter(self.tasks.get(job_id, []))
+    def list_tasks(self, job_id: str, **_: Any) -> ItemPaged[batch_models.BatchTask]:
+        return one_page(self.tasks.get(job_id, []))
 
     def get_task(self, job_id: str, task_id: str, **_: Any) -> batch_models.BatchTask:
         self.get_job(job_id)
