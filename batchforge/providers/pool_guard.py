@@ -80,6 +80,16 @@ def ready_timeout_s(resize_timeout_s: float | None) -> float:
     return (resize_timeout_s or DEFAULT_RESIZE_TIMEOUT_S) + READY_MARGIN_S
 
 
+def _short_of_target(pool: Any) -> bool:
+    return any(
+        int(getattr(pool, current) or 0) < int(getattr(pool, target) or 0)
+        for current, target in (
+            ("current_dedicated_nodes", "target_dedicated_nodes"),
+            ("current_low_priority_nodes", "target_low_priority_nodes"),
+        )
+    )
+
+
 def wait_until_ready(
     client: Any,
     pool_id: str,
@@ -89,18 +99,25 @@ def wait_until_ready(
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
 ) -> None:
-    """Returns once the pool's allocation is steady without resize errors; raises PoolNotReady otherwise."""
+    """Returns once the pool's allocation is steady; raises PoolNotReady when it settled short of its target
+    with resize errors, or did not settle in time.
+
+    A pool that reached its target nodes is ready even if it still lists the errors of an earlier resize
+    (Batch keeps them until the next one): an existing pool gaining its guard is not failed for old news.
+    """
     give_up_at = clock() + timeout_s
+    fields = ["id", "allocationState", "resizeErrors", "currentDedicatedNodes", "targetDedicatedNodes"]
+    fields += ["currentLowPriorityNodes", "targetLowPriorityNodes"]
     while True:
-        pool = client.get_pool(pool_id, select=["id", "allocationState", "resizeErrors"])
-        errors = list(pool.resize_errors or [])
-        if errors:
-            described = "; ".join(f"{error.code}: {error.message}" for error in errors)
-            raise PoolNotReady(
-                f"pool {pool_id} reports resize errors ({described}); the pool it replaces is kept and still runs "
-                "its work. Fix the cause (quota, VM size, image, subnet) and run pulumi up again"
-            )
+        pool = client.get_pool(pool_id, select=fields)
         if _text(pool.allocation_state) == "steady":
+            errors = list(pool.resize_errors or [])
+            if errors and _short_of_target(pool):
+                described = "; ".join(f"{error.code}: {error.message}" for error in errors)
+                raise PoolNotReady(
+                    f"pool {pool_id} reports resize errors ({described}); the pool it replaces is kept and still "
+                    "runs its work. Fix the cause (core quota, VM size, image, subnet) and run pulumi up again"
+                )
             return
         if clock() + poll_s > give_up_at:
             raise PoolNotReady(

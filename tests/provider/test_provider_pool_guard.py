@@ -111,22 +111,36 @@ class _Pools:
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
-def test_a_new_pool_with_resize_errors_fails_the_ready_check() -> None:
-    quota = SimpleNamespace(code="AccountCoreQuotaReached", message="The core quota of the account is reached")
-    pools = _Pools(
-        SimpleNamespace(allocation_state="resizing", resize_errors=None),
-        SimpleNamespace(allocation_state="steady", resize_errors=[quota]),
+def _pool_state(state: str, errors: list[SimpleNamespace] | None, current: int, target: int) -> SimpleNamespace:
+    return SimpleNamespace(
+        allocation_state=state,
+        resize_errors=errors,
+        current_dedicated_nodes=current,
+        target_dedicated_nodes=target,
+        current_low_priority_nodes=0,
+        target_low_priority_nodes=0,
     )
+
+
+QUOTA = SimpleNamespace(code="AccountCoreQuotaReached", message="The core quota of the account is reached")
+
+
+def test_a_new_pool_with_resize_errors_fails_the_ready_check() -> None:
+    pools = _Pools(_pool_state("resizing", None, 0, 2), _pool_state("steady", [QUOTA], 1, 2))
     with pytest.raises(PoolNotReady, match=r"AccountCoreQuotaReached.*the pool it replaces is kept"):
         wait_until_ready(pools, "cpu-new", 60, poll_s=0, sleep=lambda _s: None)
 
 
+def test_a_pool_at_its_target_is_ready_despite_errors_of_an_earlier_resize() -> None:
+    wait_until_ready(_Pools(_pool_state("steady", [QUOTA], 2, 2)), "cpu", 1, poll_s=0)
+
+
 def test_a_new_pool_still_resizing_at_the_timeout_fails_the_ready_check() -> None:
     now = iter(range(0, 1000, 10))
-    pools = _Pools(SimpleNamespace(allocation_state="resizing", resize_errors=None))
+    pools = _Pools(_pool_state("resizing", None, 0, 2))
     with pytest.raises(PoolNotReady, match="still resizing"):
         wait_until_ready(pools, "cpu-new", 30, poll_s=10, clock=lambda: float(next(now)), sleep=lambda _s: None)
 
 
 def test_a_steady_pool_without_errors_is_ready() -> None:
-    wait_until_ready(_Pools(SimpleNamespace(allocation_state="steady", resize_errors=[])), "cpu", 1, poll_s=0)
+    wait_until_ready(_Pools(_pool_state("steady", [], 0, 0)), "cpu", 1, poll_s=0)
