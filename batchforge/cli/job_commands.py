@@ -112,6 +112,9 @@ def download(
 ) -> None:
     """Download a job's outputs (and task logs) from the outputs container.
 
+    A blob <job id>/results/a.json lands at DIR/<job id>/results/a.json: the path a downstream task with
+    the resource file {container: outputs, blobPrefix: results/} (no filePath) sees in its working
+    directory, since Batch keeps whole blob names (below filePath when one is given).
     On Azure the caller needs the Storage Blob Data Reader role on the outputs container.
     """
     from batchforge.jobs.downloads import download_outputs
