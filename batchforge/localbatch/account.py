@@ -570,7 +570,8 @@ class Account:
 
     def validate_task(self, job: Job, body: dict[str, Any]) -> None:
         require_id(body)
-        if not body.get("commandLine"):
+        # An empty command line is allowed for a container task: it runs the image's own ENTRYPOINT/CMD.
+        if not body.get("commandLine") and not (body.get("commandLine") == "" and body.get("containerSettings")):
             raise missing_property("commandLine")
         constraints = body.get("constraints") or {}
         check_duration("constraints.maxWallClockTime", constraints.get("maxWallClockTime"))

@@ -53,6 +53,14 @@ def clock_arguments(speed: float, test_clock: bool) -> list[str]:
     return [*(["--clock-speed", repr(speed)] if speed != 1.0 else []), *(["--test-clock"] if test_clock else [])]
 
 
+def container_arguments(runtime: str, run_on_host: bool) -> list[str]:
+    """The `serve` options that give a service started in the background the same container runtime."""
+    return [
+        *(["--container-runtime", runtime] if runtime != "auto" else []),
+        *(["--run-containers-on-host"] if run_on_host else []),
+    ]
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     if args.allow_host_changes:  # read where the node sandbox is chosen; a background service inherits it
@@ -77,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "--port",
             str(args.port),
             *clock_arguments(args.clock_speed, args.test_clock),
+            *container_arguments(args.container_runtime, args.run_containers_on_host),
         ]
         with config_module.open_private_log(data_dir / "service.log") as log:
             process = subprocess.Popen(
@@ -105,6 +114,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             with_azurite=not args.external_storage,
             clock_speed=args.clock_speed,
             test_clock=args.test_clock,
+            container_runtime=args.container_runtime,
+            run_containers_on_host=args.run_containers_on_host,
         )
     except AzuriteError as failed:
         print(f"{failed}".strip().splitlines()[0], file=sys.stderr, flush=True)
@@ -173,6 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         "--allow-host-changes",
         action="store_true",
         help="run nodes unsandboxed, directly on this machine, so that start tasks can install software on it",
+    )
+    serve.add_argument(
+        "--container-runtime",
+        default="auto",
+        metavar="auto|docker|podman|PATH",
+        help="what runs tasks that have containerSettings: the first of docker and podman whose `info` succeeds "
+        "(auto, the default), that one, or a docker-compatible executable at PATH",
+    )
+    serve.add_argument(
+        "--run-containers-on-host",
+        action="store_true",
+        help="where no container runtime is usable, run container tasks' command lines directly on the node "
+        "(each such task says so in its stderr.txt) instead of failing them with ContainerRuntimeUnavailable",
     )
     serve.set_defaults(func=cmd_serve)
     for name, func, text in (("stop", cmd_stop, "stop a background service"), ("info", cmd_info, "show endpoint")):

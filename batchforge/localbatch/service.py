@@ -20,7 +20,7 @@ from batchforge.localbatch.app import build_app
 from batchforge.localbatch.azurite import LOG_FILE as AZURITE_LOG
 from batchforge.localbatch.azurite import Azurite, port_of
 from batchforge.localbatch.config import ServiceConfig, StorageSettings
-from batchforge.localbatch.execution import StorageAccess
+from batchforge.localbatch.execution import StorageAccess, containers
 from batchforge.localbatch.scheduler import Scheduler
 from batchforge.localbatch.store import Store
 
@@ -74,11 +74,16 @@ def serve(
     with_azurite: bool = True,
     clock_speed: float = 1.0,
     test_clock: bool = False,
+    container_runtime: str = "auto",
+    run_containers_on_host: bool = False,
 ) -> None:
     """``clock_speed`` runs the service's clock that many times faster than real time; ``test_clock`` lets
     tests move it forward (`POST /localbatch/clock/advance`). With either, the clock goes on from where the
-    last such run left it; without, it is the real time."""
+    last such run left it; without, it is the real time. ``container_runtime`` (auto, docker, podman or an
+    executable's path) runs container tasks; ``run_containers_on_host`` runs them on the node where none is
+    usable (see `execution.containers`)."""
     data_dir = data_dir.resolve()
+    containers.configure(container_runtime, run_on_host=run_containers_on_host)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGINT, _exit_on_signal)
     config = config_module.load_or_create(data_dir)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from batchforge.localbatch import config as config_module
 from batchforge.localbatch.azurite import LOG_FILE as AZURITE_LOG
 from batchforge.localbatch.azurite import Azurite, PortTaken, free_port, port_of
-from batchforge.localbatch.command import clock_arguments
+from batchforge.localbatch.command import clock_arguments, container_arguments
 
 if TYPE_CHECKING:
     from azure.batch import BatchClient
@@ -49,11 +49,22 @@ class LocalBatchError(RuntimeError):
 class LocalBatch:
     """A running local Batch service and its storage; use `LocalBatch.start(data_dir)`."""
 
-    def __init__(self, data_dir: Path, *, clock_speed: float = 1.0, test_clock: bool = False) -> None:
-        """``clock_speed`` and ``test_clock``: `localbatch serve --clock-speed N --test-clock`."""
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        clock_speed: float = 1.0,
+        test_clock: bool = False,
+        container_runtime: str = "auto",
+        run_containers_on_host: bool = False,
+    ) -> None:
+        """``clock_speed`` and ``test_clock``: `localbatch serve --clock-speed N --test-clock`;
+        ``container_runtime`` and ``run_containers_on_host``: `--container-runtime X --run-containers-on-host`."""
         self.data_dir = Path(data_dir).resolve()
         self.clock_speed = clock_speed
         self.test_clock = test_clock
+        self.container_runtime = container_runtime
+        self.run_containers_on_host = run_containers_on_host
         self._process: subprocess.Popen[bytes] | None = None
         self._info: dict[str, Any] = {}
         self._config: config_module.ServiceConfig | None = None
@@ -62,8 +73,22 @@ class LocalBatch:
     # ---- lifecycle ---------------------------------------------------------------------------
     @classmethod
     @contextlib.contextmanager
-    def start(cls, data_dir: Path, *, clock_speed: float = 1.0, test_clock: bool = False) -> Iterator[LocalBatch]:
-        batch = cls(data_dir, clock_speed=clock_speed, test_clock=test_clock)
+    def start(
+        cls,
+        data_dir: Path,
+        *,
+        clock_speed: float = 1.0,
+        test_clock: bool = False,
+        container_runtime: str = "auto",
+        run_containers_on_host: bool = False,
+    ) -> Iterator[LocalBatch]:
+        batch = cls(
+            data_dir,
+            clock_speed=clock_speed,
+            test_clock=test_clock,
+            container_runtime=container_runtime,
+            run_containers_on_host=run_containers_on_host,
+        )
         batch.launch()
         try:
             yield batch
@@ -113,6 +138,7 @@ class LocalBatch:
             "0",
             "--external-storage",
             *clock_arguments(self.clock_speed, self.test_clock),
+            *container_arguments(self.container_runtime, self.run_containers_on_host),
         ]
         log = config_module.open_private_log(self.data_dir / "service.log")
         try:

@@ -374,15 +374,38 @@ USER_IDENTITY = Obj(
     },
     rule=_not_both_users,
 )
+CONTAINER_REGISTRY = Obj(
+    {
+        "username": Str(),
+        "password": Str(),
+        "registryServer": Str(),
+        "identityReference": Obj({"resourceId": Str()}),
+    }
+)
 CONTAINER_SETTINGS = Obj(
     {
         "containerRunOptions": Str(),
         "imageName": Str(),
-        "registry": Obj({"username": Str(), "password": Str(), "registryServer": Str()}),
+        "registry": CONTAINER_REGISTRY,
         "workingDirectory": Enum(("taskWorkingDirectory", "containerImageDefault")),
-        "containerHostBatchBindMounts": Arr(Obj({"source": Str(), "isReadOnly": Bool()})),
+        "containerHostBatchBindMounts": Arr(
+            Obj(
+                {
+                    "source": Enum(("Shared", "Startup", "VfsMounts", "Task", "JobPrep", "Applications")),
+                    "isReadOnly": Bool(),
+                }
+            )
+        ),
     },
     required=("imageName",),
+)
+CONTAINER_CONFIGURATION = Obj(
+    {
+        "type": Enum(("dockerCompatible", "criCompatible")),
+        "containerImageNames": Arr(Str()),
+        "containerRegistries": Arr(CONTAINER_REGISTRY),
+    },
+    required=("type",),
 )
 APPLICATION_PACKAGES = Arr(Obj({"applicationId": Str(), "version": Str()}, required=("applicationId",)))
 RETRY_COUNT = Int(minimum=-1, reason="The value must be -1 (retry without limit) or at least 0.")
@@ -474,7 +497,7 @@ VIRTUAL_MACHINE_CONFIGURATION = Obj(
         "windowsConfiguration": Obj({"enableAutomaticUpdates": Bool()}),
         "dataDisks": Arr(Obj({"lun": Int(), "diskSizeGB": Int(minimum=1)})),
         "licenseType": Str(),
-        "containerConfiguration": Obj({"type": Str(), "containerImageNames": Arr(Str())}),
+        "containerConfiguration": CONTAINER_CONFIGURATION,
         "diskEncryptionConfiguration": Obj(),
         "nodePlacementConfiguration": Obj(),
         "extensions": Arr(Obj()),

@@ -19,9 +19,11 @@ Behaviour worth knowing, all as on Batch unless said otherwise:
   are accessed with the account key: the local stand-in for a pool's managed identity.
 - Users: in a node sandbox whose agent is root, runs get a user by elevation (``users``); elsewhere
   everything runs as the service's OS user (AZ_BATCH_TASK_USER says which).
-- Not emulated: containers (containerSettings), application packages, certificates.
+- Container pools: a task's containerSettings run its command line in its image with Docker or Podman
+  (``containers``). Not emulated: application packages, certificates.
 """
 
+from batchforge.localbatch.execution import containers
 from batchforge.localbatch.execution.layout import prepare_node, task_dir
 from batchforge.localbatch.execution.leftovers import kill_node_processes, kill_task_processes
 from batchforge.localbatch.execution.model import ExecutionOutcome, NodeContext, StorageAccess, TaskRun
@@ -32,6 +34,7 @@ __all__ = [
     "NodeContext",
     "StorageAccess",
     "TaskRun",
+    "containers",
     "kill_node_processes",
     "kill_task_processes",
     "prepare_node",

@@ -32,6 +32,20 @@ class StorageAccess:
 
 
 @dataclass(frozen=True)
+class ContainerHost:
+    """What a node of a container-enabled pool (virtualMachineConfiguration.containerConfiguration) runs
+    containers with. ``runtime`` is the docker-compatible CLI found usable when the service started, or None
+    with ``unavailable`` saying why; ``run_on_host`` is the service's opt-in to run container tasks' command
+    lines directly on the node when there is none. ``images`` are the pool's containerImageNames (prefetched)."""
+
+    pool_type: str
+    images: tuple[str, ...] = ()
+    runtime: str | None = None
+    unavailable: str = ""
+    run_on_host: bool = False
+
+
+@dataclass(frozen=True)
 class NodeContext:
     """One compute node: a root folder laid out as on a real Batch node.
 
@@ -48,6 +62,8 @@ class NodeContext:
     is_dedicated: bool = True
     account_url: str | None = None
     ip_address: str = "127.0.0.1"
+    # None: the pool has no container configuration, and tasks run as processes on the node.
+    containers: ContainerHost | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from batchforge.localbatch.execution import failures
+from batchforge.localbatch.execution import containers, failures
 from batchforge.localbatch.execution.confinement import explain_read_only
 from batchforge.localbatch.execution.environment import is_current_node_master, task_environment
 from batchforge.localbatch.execution.failures import TaskFailure
@@ -70,17 +70,19 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
         return ExecutionOutcome(
             exit_code=exit_code,
             result="failure" if failure is not None else "success",
-            failure_info=failure,
+            failure_info=containers.mark_on_host(container, failure),
             start_time=start_time,
             end_time=_now(),
             task_dir=directory,
             timed_out=timed_out,
         )
 
+    container: containers.ContainerRun | None = None  # set once the run's container settings are checked
+
     with stdout, stderr:
 
         async def run_command(command_line: str) -> ProcessExit:
-            return await run_process(
+            return await (run_process if container is None else container)(
                 command_line,
                 cwd=wd_path,
                 environment=environment,
@@ -92,6 +94,7 @@ async def run_task(node: NodeContext, run: TaskRun, *, max_wall_clock: timedelta
 
         multi_instance = run.spec.get("multiInstanceSettings") if run.kind == "task" and run.host_list else None
         try:
+            container = containers.plan(node, run, directory_path)
             if multi_instance and run.stage != "application":
                 # Common resource files go to the task directory, one level above wd, on every instance.
                 await _download(multi_instance.get("commonResourceFiles"), directory, node, user)

@@ -138,7 +138,15 @@ class Scheduler:
 
     def node_context(self, pool: Pool, node: Node) -> NodeContext:
         body = node.body
-        identity = (pool.id, node.id, body["_root"], body.get("isDedicated", True), body.get("ipAddress", "127.0.0.1"))
+        containers = execution.containers.container_host(pool.body)
+        identity = (
+            pool.id,
+            node.id,
+            body["_root"],
+            body.get("isDedicated", True),
+            body.get("ipAddress", "127.0.0.1"),
+            containers,
+        )
         # Built once per node rather than per dispatched task (a Path costs); keyed on everything it holds.
         context = self._contexts.get(identity)
         if context is None:
@@ -153,6 +161,7 @@ class Scheduler:
                 is_dedicated=bool(body.get("isDedicated", True)),
                 account_url=self.account_url,
                 ip_address=identity[4],
+                containers=containers,
             )
         return context
 
@@ -300,8 +309,17 @@ class Scheduler:
     async def boot_node(self, pool: Pool, node: Node) -> None:
         boot = int(node.body.get("_boot", 0)) + 1
         node.body["_boot"] = boot
+        if pool.body.get("virtualMachineConfiguration", {}).get("containerConfiguration"):
+            await asyncio.to_thread(execution.containers.resolve)  # once per service, off the loop
         context = self.node_context(pool, node)
         await asyncio.to_thread(execution.prepare_node, context)
+        # As on Batch, a node pulls the pool's containerImageNames before its start task; one that fails is unusable.
+        pull_error = await execution.containers.prefetch(context)
+        if pull_error is not None:
+            if node.body.get("_boot") == boot and node.key in pool.nodes:
+                node.body["errors"] = [pull_error]
+                self.set_node_state(node, "unusable")
+            return
         start = pool.body.get("startTask")
         if not start:
             node.body.pop("startTask", None)
