@@ -22,8 +22,9 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 
+from batchforge.localbatch.execution import containers
 from batchforge.localbatch.launcher import node_root
-from batchforge.localbatch.testing import LocalBatch, wait_for_idle_nodes, wait_for_tasks_completed
+from batchforge.localbatch.testing import LocalBatch, wait_for, wait_for_idle_nodes, wait_for_tasks_completed
 
 SH = "/bin/sh -c"
 PREFETCHED = "registry.example/prefetched:1"
@@ -40,6 +41,9 @@ if arguments[0] == "info":
         print("Cannot connect to the container daemon. Is it running?", file=sys.stderr)
         sys.exit(1)
     sys.exit(0)
+if arguments[0] == "pull" and "missing" in arguments[1]:
+    print("Error response from daemon: manifest unknown", file=sys.stderr)
+    sys.exit(1)
 if arguments[0] in ("pull", "rm"):
     sys.exit(0)
 assert arguments[0] == "run", arguments
@@ -378,6 +382,48 @@ def test_a_killed_container_run_removes_its_container(service: LocalBatch, clien
     node_id = only_node(client, pool_id)
     name = run_call(service, pool_id, node_id, job_id, "slow")["argv"][4]
     assert ["rm", "-f", name] in [call["argv"][1:] for call in calls(service, pool_id, node_id)]
+
+
+def test_an_image_that_cannot_be_pulled_fails_the_task_or_makes_a_prefetching_node_unusable(
+    client: BatchClient, pool_id: str
+) -> None:
+    job_id = new_job(client, pool_id)
+    settings = m.BatchTaskContainerSettings(image_name="registry.example/missing:1")
+    client.create_task(job_id, m.BatchTaskCreateOptions(id="nopull", command_line="true", container_settings=settings))
+    wait_for_tasks_completed(client, job_id)
+    failure = client.get_task(job_id, "nopull").execution_info.failure_info
+    assert (failure.code, failure.message) == ("ContainerInvalidImage", "The container image could not be pulled")
+    assert {d.name: d.value for d in failure.details} == {
+        "ImageName": "registry.example/missing:1",
+        "Message": "Error response from daemon: manifest unknown",
+    }
+    unusable = unique("prefetch")
+    client.create_pool(
+        m.BatchPoolCreateOptions(
+            id=unusable,
+            vm_size="standard_d2s_v3",
+            target_dedicated_nodes=1,
+            virtual_machine_configuration=m.VirtualMachineConfiguration(
+                image_reference=m.BatchVmImageReference(publisher="p", offer="o", sku="s"),
+                node_agent_sku_id="batch.node.ubuntu 22.04",
+                container_configuration=m.BatchContainerConfiguration(
+                    type="dockerCompatible", container_image_names=["registry.example/missing:2"]
+                ),
+            ),
+        )
+    )
+    node = wait_for(
+        lambda: next((n for n in client.list_nodes(unusable) if n.state == "unusable"), None), what="an unusable node"
+    )
+    assert [(error.code, error.message) for error in node.errors] == [
+        ("ContainerInvalidImage", "The container image could not be pulled: registry.example/missing:2")
+    ]
+
+
+def test_a_variable_the_runtime_cli_reads_itself_is_handed_on_with_its_value() -> None:
+    environment, arguments = containers.cli_environment({"PATH": "/opt/tool/bin", "MY_SETTING": "x y"})
+    assert arguments == ["-e", "PATH=/opt/tool/bin", "-e", "MY_SETTING"]
+    assert environment["MY_SETTING"] == "x y" and environment.get("PATH") != "/opt/tool/bin"
 
 
 def test_invalid_container_configuration_is_refused(client: BatchClient) -> None:
