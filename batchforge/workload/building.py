@@ -19,12 +19,14 @@ from azure.batch import models as bm
 from batchforge.assets import LocalAsset
 from batchforge.submission.sdk_adapter import model_from_wire as fast_model
 from batchforge.submission.target import BatchTarget
+from batchforge.workload.checks import DEFAULT_MANAGER_ID
 from batchforge.workload.expansion import TaskGroup
 from batchforge.workload.model import (
     AutoUser,
     ContainerFiles,
     ExitAction,
     ExitConditions,
+    JobManagerTask,
     JobPreparationTask,
     JobReleaseTask,
     LocalOrUrlFile,
@@ -411,6 +413,24 @@ def release_task(task: JobReleaseTask, context: BuildContext) -> bm.BatchJobRele
     )
 
 
+def manager_task(task: JobManagerTask, context: BuildContext) -> bm.BatchJobManagerTask:
+    """The workload's own job manager; its user is a task-scoped non-admin auto-user unless it says otherwise."""
+    files = resource_files_maker(task.resource_files, _literal, context)
+    return bm.BatchJobManagerTask(
+        id=task.id or DEFAULT_MANAGER_ID,
+        display_name=task.display_name,
+        command_line=task.command_line,
+        resource_files=files({}) if files else None,
+        environment_settings=environment_settings(task.environment),
+        constraints=task_constraints(task.constraints),
+        required_slots=task.required_slots,
+        kill_job_on_completion=task.kill_job_on_completion,
+        user_identity=task_user_identity(task.user_identity),
+        run_exclusive=task.run_exclusive,
+        allow_low_priority_node=task.allow_low_priority_node,
+    )
+
+
 def job_options(
     workload: Workload, context: BuildContext, pool_id: str, metadata: Mapping[str, str], uses_dependencies: bool
 ) -> bm.BatchJobCreateOptions:
@@ -430,6 +450,7 @@ def job_options(
         if workload.job_preparation_task
         else None,
         job_release_task=release_task(workload.job_release_task, context) if workload.job_release_task else None,
+        job_manager_task=manager_task(workload.job_manager_task, context) if workload.job_manager_task else None,
         common_environment_settings=environment_settings(workload.environment),
         pool_info=bm.BatchPoolInfo(pool_id=pool_id),
         task_failure_mode=workload.on_task_failure,

@@ -28,6 +28,9 @@ _PER_PATH_LIMIT = 5
 MAX_DEPENDENCY_ID_CHARS = 64_000
 DEFAULT_PREPARATION_ID = "jobpreparation"
 DEFAULT_RELEASE_ID = "jobrelease"
+DEFAULT_MANAGER_ID = "jobmanager"
+# The id of the job manager task batchforge adds to every job of a scheduled workload (it adds the tasks).
+SCHEDULE_MANAGER_ID = "batchforge-job-manager"
 
 
 class _Collector:
@@ -132,6 +135,37 @@ def static_problems(workload: Workload, source: str) -> list[Problem]:
         and (preparation.id or DEFAULT_PREPARATION_ID).lower() == (release.id or DEFAULT_RELEASE_ID).lower()
     ):
         problems.append(Problem(source, "jobReleaseTask.id", "must differ from the job preparation task's id"))
+    problems.extend(_job_manager_problems(workload, source))
+    return problems
+
+
+def _job_manager_problems(workload: Workload, source: str) -> list[Problem]:
+    problems: list[Problem] = []
+    manager = workload.job_manager_task
+    if workload.schedule is not None:
+        if manager is not None:
+            problems.append(
+                Problem(
+                    source,
+                    "jobManagerTask",
+                    "a scheduled workload cannot have one: its job manager is batchforge's own, which adds the "
+                    "workload's tasks to every job the schedule creates",
+                )
+            )
+        if "supersede" in workload.model_fields_set:
+            problems.append(
+                Problem(
+                    source,
+                    "supersede",
+                    "is for one-off jobs: a schedule's running job always finishes with the job specification it "
+                    "was created from (a change applies from the next job on)",
+                )
+            )
+    if manager is not None:
+        manager_id = (manager.id or DEFAULT_MANAGER_ID).lower()
+        for key, other in _reserved_ids(workload, with_manager=False).items():
+            if key == manager_id:
+                problems.append(Problem(source, "jobManagerTask.id", f"must differ from {other}'s id"))
     return problems
 
 
@@ -161,8 +195,12 @@ def template_problems(groups: Sequence[TaskGroup], source: str) -> list[Problem]
     return problems
 
 
-def _reserved_ids(workload: Workload) -> dict[str, str]:
+def _reserved_ids(workload: Workload, *, with_manager: bool = True) -> dict[str, str]:
     reserved: dict[str, str] = {}
+    if with_manager and workload.job_manager_task is not None:
+        reserved[(workload.job_manager_task.id or DEFAULT_MANAGER_ID).lower()] = "the job manager task"
+    if with_manager and workload.schedule is not None:
+        reserved[SCHEDULE_MANAGER_ID.lower()] = "batchforge's job manager task (scheduled workloads)"
     if workload.job_preparation_task is not None:
         reserved[(workload.job_preparation_task.id or DEFAULT_PREPARATION_ID).lower()] = "the job preparation task"
     if workload.job_release_task is not None:

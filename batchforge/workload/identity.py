@@ -44,6 +44,11 @@ WORKLOAD_KEY_EFFECTS: dict[str, Effect] = {
     "uploadLogs": "replace",
     "tasks": "replace",
     "supersede": "none",
+    # jobManagerTask is not a field of the job update operation.
+    "jobManagerTask": "replace",
+    # The recurrence is the job schedule's, not the job's: it never changes the job a workload plans into
+    # (the schedule's own table, schedule_identity.SCHEDULE_KEY_EFFECTS, says what it changes there).
+    "schedule": "none",
 }
 
 # Workload key -> the job update operation's field (snake_case, as ``BatchJobUpdateOptions`` names it).

@@ -43,6 +43,8 @@ def local_files(workload: Workload) -> list[tuple[str, LocalOrUrlFile]]:
         found.extend(_files("jobPreparationTask.resourceFiles", workload.job_preparation_task.resource_files))
     if workload.job_release_task is not None:
         found.extend(_files("jobReleaseTask.resourceFiles", workload.job_release_task.resource_files))
+    if workload.job_manager_task is not None:
+        found.extend(_files("jobManagerTask.resourceFiles", workload.job_manager_task.resource_files))
     return found
 
 

@@ -8,7 +8,7 @@ validates here is not rejected by the service for a range or length.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, Self
 
@@ -528,6 +528,97 @@ class JobReleaseTask(_Strict):
         return value
 
 
+# Batch's limits for a job schedule (Batch REST API, BatchJobScheduleConfiguration): recurrenceInterval
+# "The minimum value is 1 minute" and startWindow "The minimum value is 1 minute"; a lower value is refused
+# with 400 Bad Request.
+MIN_RECURRENCE_INTERVAL = timedelta(minutes=1)
+MIN_START_WINDOW = timedelta(minutes=1)
+
+
+def _aware_datetime(value: object) -> object:
+    """An ISO 8601 date and time with its time zone (``2027-01-01T02:00:00Z``); Batch's times are UTC."""
+    if value is None or isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("must include a time zone, e.g. 2027-01-01T02:00:00Z (Batch schedules run on UTC)")
+        return value
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                raise ValueError("must include a time zone, e.g. 2027-01-01T02:00:00Z (Batch schedules run on UTC)")
+            return parsed
+    raise ValueError("must be an ISO 8601 date and time with a time zone, e.g. 2027-01-01T02:00:00Z")
+
+
+AwareDateTime = Annotated[datetime, BeforeValidator(_aware_datetime)]
+
+
+class Schedule(_Strict):
+    """When the workload's jobs are created: a Batch job schedule (times in UTC, durations ISO 8601).
+
+    Empty, it creates one job now. A job that is due while the previous one still runs waits for it (a schedule
+    has at most one active job) and is skipped if it cannot start within ``startWindow``.
+    """
+
+    recurrence_interval: Duration | None = Field(
+        default=None, description="Time between the starts of two jobs, e.g. P1D or PT1H; at least PT1M; unset: once"
+    )
+    do_not_run_until: AwareDateTime | None = Field(
+        default=None, description="No job before this time, e.g. 2027-01-01T02:00:00Z (the first run is then)"
+    )
+    do_not_run_after: AwareDateTime | None = Field(
+        default=None, description="No job at or after this time; the schedule then completes"
+    )
+    start_window: Duration | None = Field(
+        default=None, description="How late a due job may still start, e.g. PT2H; at least PT1M; default: no limit"
+    )
+
+    @field_validator("recurrence_interval")
+    @classmethod
+    def _interval(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_RECURRENCE_INTERVAL:
+            raise ValueError("must be at least PT1M (Batch's minimum recurrence interval)")
+        return value
+
+    @field_validator("start_window")
+    @classmethod
+    def _window(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_START_WINDOW:
+            raise ValueError("must be at least PT1M (Batch's minimum start window)")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if (
+            self.do_not_run_until is not None
+            and self.do_not_run_after is not None
+            and self.do_not_run_after <= self.do_not_run_until
+        ):
+            raise ValueError("doNotRunAfter must be later than doNotRunUntil")
+        return self
+
+
+class JobManagerTask(_Strict):
+    """The job's first task (Batch's job manager): it starts with the job, before the job's other tasks."""
+
+    id: OptionalTaskId = Field(default=None, description="Default 'jobmanager'")
+    display_name: str | None = Field(default=None, max_length=1024)
+    command_line: str = Field(min_length=1, description="Not run in a shell: use /bin/sh -c '...' for shell features")
+    resource_files: list[ResourceFileSpec] = Field(default_factory=list)
+    environment: Environment = Field(default_factory=dict)
+    constraints: TaskConstraints | None = None
+    user_identity: UserIdentity | None = None
+    required_slots: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Scheduling slots it occupies")
+    kill_job_on_completion: bool = Field(
+        default=True, description="The job ends (terminated) when the job manager completes, as Batch's default"
+    )
+    run_exclusive: bool = Field(default=True, description="No other task runs on its node while it runs")
+    allow_low_priority_node: bool = Field(default=True, description="May run on a spot/low-priority node")
+
+
 class Workload(_Strict):
     """A Batch job and its tasks."""
 
@@ -568,6 +659,13 @@ class Workload(_Strict):
         default="drain",
         description="What happens to this workload's previous job once a changed one is submitted: drain (no new "
         "tasks start, running ones finish, then it is terminated), terminate (running tasks are stopped) or keep",
+    )
+    job_manager_task: JobManagerTask | None = Field(
+        default=None, description="A task of your own that starts with the job, before its other tasks"
+    )
+    schedule: Schedule | None = Field(
+        default=None,
+        description="Makes the workload a Batch job schedule: a job with these tasks on every recurrence",
     )
     tasks: Tasks
 

@@ -96,7 +96,12 @@ def planned_secret_problems(
     """Credentials in the rendered job and tasks: command lines, environment, resource and output file URLs."""
     scan = _Scanner(source)
     scan.environment("job.commonEnvironmentSettings", job.common_environment_settings)
-    for name, task in (("jobPreparationTask", job.job_preparation_task), ("jobReleaseTask", job.job_release_task)):
+    named_tasks = (
+        ("jobPreparationTask", job.job_preparation_task),
+        ("jobReleaseTask", job.job_release_task),
+        ("jobManagerTask", job.job_manager_task),
+    )
+    for name, task in named_tasks:
         if task is not None:
             scan.text(f"{name}.commandLine", task.command_line)
             scan.environment(f"{name}.environment", task.environment_settings)

@@ -39,6 +39,8 @@ CHANGES: dict[str, Any] = {
     "uploadLogs": False,
     "tasks": {"list": [{"id": "a", "commandLine": "echo b"}]},
     "supersede": "keep",
+    "jobManagerTask": {"commandLine": "true", "killJobOnCompletion": False},
+    "schedule": {"recurrenceInterval": "PT1H"},
 }
 
 # Fields of the job update operation (PATCH /jobs/{id}) as the SDK models its body.
@@ -53,6 +55,7 @@ CREATE_FIELDS = {
     "jobPreparationTask": "job_preparation_task",
     "jobReleaseTask": "job_release_task",
     "onTaskFailure": "task_failure_mode",
+    "jobManagerTask": "job_manager_task",
     **UPDATE_FIELDS,
 }
 
