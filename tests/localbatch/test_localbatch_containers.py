@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
+from azure.batch.models import _models  # BatchJobTerminateOptions is not exported in 15.1.0
 
 from batchforge.localbatch.execution import containers
 from batchforge.localbatch.launcher import node_root
@@ -312,7 +313,7 @@ def test_image_workdir_and_selected_bind_mounts(service: LocalBatch, client: Bat
     assert "-w" not in argv and argv[-1] == PREFETCHED  # the image's WORKDIR and its own command
 
 
-def test_start_and_job_preparation_tasks_run_in_their_images(service: LocalBatch, client: BatchClient) -> None:
+def test_start_job_preparation_and_release_tasks_run_in_their_images(service: LocalBatch, client: BatchClient) -> None:
     settings = m.BatchTaskContainerSettings(image_name=OTHER)
     pool_id = create_pool(
         client, "start", start_task=m.BatchStartTask(command_line="echo started", container_settings=settings)
@@ -322,16 +323,26 @@ def test_start_and_job_preparation_tasks_run_in_their_images(service: LocalBatch
         client,
         pool_id,
         job_preparation_task=m.BatchJobPreparationTask(command_line="echo prepared", container_settings=settings),
+        job_release_task=m.BatchJobReleaseTask(command_line="echo released", container_settings=settings),
     )
     client.create_task(job_id, m.BatchTaskCreateOptions(id="t", command_line="true", container_settings=settings))
     wait_for_tasks_completed(client, job_id)
+    client.begin_terminate_job(
+        job_id, _models.BatchJobTerminateOptions(termination_reason="test"), polling_interval=0.1
+    ).result()
     node_id = only_node(client, pool_id)
     root = str(node_root(service.data_dir, pool_id, node_id))
-    runs = {
-        call["env"].get("AZ_BATCH_TASK_ID", "start"): call["argv"]
-        for call in calls(service, pool_id, node_id)
-        if call["argv"][1] == "run"
-    }
+
+    def runs_by_task() -> dict[str, list[str]]:
+        return {
+            call["env"].get("AZ_BATCH_TASK_ID", "start"): call["argv"]
+            for call in calls(service, pool_id, node_id)
+            if call["argv"][1] == "run"
+        }
+
+    runs = wait_for(lambda: (found := runs_by_task()) and "jobrelease" in found and found, what="the release run")
+    assert runs["jobrelease"][-3:] == [OTHER, "echo", "released"]
+    assert f"{root}/workitems/{job_id}/job-1/jobrelease/wd" in runs["jobrelease"]
     assert runs["start"][-3:] == [OTHER, "echo", "started"] and f"{root}/startup/wd" in runs["start"]
     assert runs["jobpreparation"][-3:] == [OTHER, "echo", "prepared"]
     assert f"{root}/workitems/{job_id}/job-1/jobpreparation/wd" in runs["jobpreparation"]
