@@ -63,7 +63,9 @@ class LocalBatch:
         self.data_dir = Path(data_dir).resolve()
         self.clock_speed = clock_speed
         self.test_clock = test_clock
-        self.container_runtime = container_runtime
+        # The service runs in the data dir: a runtime named by its path is resolved here.
+        named_by_path = "/" in container_runtime
+        self.container_runtime = str(Path(container_runtime).resolve()) if named_by_path else container_runtime
         self.run_containers_on_host = run_containers_on_host
         self._process: subprocess.Popen[bytes] | None = None
         self._info: dict[str, Any] = {}

@@ -314,6 +314,7 @@ class Scheduler:
         context = self.node_context(pool, node)
         await asyncio.to_thread(execution.prepare_node, context)
         # As on Batch, a node pulls the pool's containerImageNames before its start task; one that fails is unusable.
+        node.body.pop("errors", None)  # only a failed prefetch sets them; a reboot tries again
         pull_error = await execution.containers.prefetch(context)
         if pull_error is not None:
             if node.body.get("_boot") == boot and node.key in pool.nodes:
