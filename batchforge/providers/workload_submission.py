@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pulumi
 import pulumi.dynamic
@@ -32,6 +32,9 @@ from batchforge.core import InvalidInput
 from batchforge.submission.inventory import SupersedeMode
 from batchforge.submission.plan import PlannedJob
 from batchforge.submission.target import BatchTarget, EntraIdAuth, SharedKeyAuth
+
+if TYPE_CHECKING:
+    from batchforge.workload.planning import JobIdentity
 
 LOCAL_BATCH_KEY_ENV = "BATCHFORGE_LOCAL_BATCH_KEY"
 LOCAL_STORAGE_KEY_ENV = "BATCHFORGE_LOCAL_STORAGE_KEY"
@@ -83,6 +86,14 @@ def plan_workload_file(path: Path, target: BatchTarget, repo_root: Path) -> Plan
     from batchforge.workload import load_workload, plan_job
 
     return plan_job(load_workload(path), target, repo_root=repo_root)
+
+
+def identify_workload_file(path: Path, target: BatchTarget, repo_root: Path) -> JobIdentity:
+    """The job id and hashes of one workload file without building its tasks (what the program needs)."""
+    from batchforge.workload import load_workload
+    from batchforge.workload.planning import job_identity
+
+    return job_identity(load_workload(path, check_tasks=False), target, repo_root=repo_root)
 
 
 # ---------------------------------------------------------------- target <-> props (no credentials in props)
@@ -379,12 +390,14 @@ def _workload_identity(
         identity_resource_id=props["identityResourceId"],
         stack=stack,
     )
-    planned = plan_workload_file(path, planning_target, repo_root)
+    # Every preview pays for this: the identity comes from the model and its inputs, no task is expanded
+    # (the provider builds and checks every task when it submits).
+    identity = identify_workload_file(path, planning_target, repo_root)
     return {
-        "jobId": planned.job_id,
-        "contentHash": planned.content_hash,
-        "settingsHash": planned.settings_hash,
-        "workloadName": planned.workload_name,
+        "jobId": identity.job_id,
+        "contentHash": identity.content_hash,
+        "settingsHash": identity.settings_hash,
+        "workloadName": identity.workload_name,
     }
 
 
@@ -395,7 +408,7 @@ def validate_workload_files(workloads: Sequence[str], repo_root: Path) -> None:
     problems = []
     for file_name in workloads:
         try:
-            load_workload(repo_root / WORKLOADS_DIR / file_name)
+            load_workload(repo_root / WORKLOADS_DIR / file_name, check_tasks=False)
         except InvalidInput as invalid:
             problems.extend(invalid.problems)
     if problems:

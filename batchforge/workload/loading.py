@@ -34,11 +34,15 @@ def inferred_repo_root(path: Path) -> Path | None:
     return folder.parent if folder.name == WORKLOADS_DIR else None
 
 
-def validate_workload_data(data: Any, source: str, repo_root: Path | None = None) -> Workload:
+def validate_workload_data(
+    data: Any, source: str, repo_root: Path | None = None, *, check_tasks: bool = True
+) -> Workload:
     """Validates parsed YAML; raises :class:`InvalidInput` with every problem.
 
     With ``repo_root``, local input files must exist in it and a per-file factory over a local folder
-    is expanded so its task ids take part in the duplicate and dependency checks.
+    is expanded so its task ids take part in the duplicate and dependency checks. Without
+    ``check_tasks`` the checks that visit every task (ids, placeholders, dependencies) are left to
+    ``plan_job``, which then runs them: the Pulumi program needs only the model.
     """
     if data is None:
         raise InvalidInput([Problem(source, "", "is empty; a workload needs at least id, pool and tasks")])
@@ -59,26 +63,30 @@ def validate_workload_data(data: Any, source: str, repo_root: Path | None = None
             per_file_inputs, found = local
             problems.extend(found)
             all_known = not found
-    groups = task_groups(workload, per_file_inputs)
-    placeholder_found = template_problems(groups, source)
-    problems.extend(placeholder_found)
-    if not placeholder_found:
-        problems.extend(graph_problems(groups, workload, source, all_tasks_known=all_known))
+    if check_tasks:
+        groups = task_groups(workload, per_file_inputs)
+        placeholder_found = template_problems(groups, source)
+        problems.extend(placeholder_found)
+        if not placeholder_found:
+            problems.extend(graph_problems(groups, workload, source, all_tasks_known=all_known))
     if problems:
         raise InvalidInput(problems)
-    workload._tasks_checked = all_known
+    workload._tasks_checked = all_known and check_tasks
     return workload
 
 
-def load_workload(path: Path, *, repo_root: Path | None = None, source: str | None = None) -> Workload:
+def load_workload(
+    path: Path, *, repo_root: Path | None = None, source: str | None = None, check_tasks: bool = True
+) -> Workload:
     """Reads one workload file; problems name ``source`` (default: the path as given, relative to cwd).
 
-    ``repo_root`` defaults to the folder above ``workloads/`` when the file sits in one.
+    ``repo_root`` defaults to the folder above ``workloads/`` when the file sits in one; ``check_tasks``:
+    see :func:`validate_workload_data`.
     """
     label = source or source_label(path)
     data = read_yaml_file(path, label)
     root = repo_root if repo_root is not None else inferred_repo_root(path)
-    return validate_workload_data(data, label, root)
+    return validate_workload_data(data, label, root, check_tasks=check_tasks)
 
 
 def load_workloads(paths: Iterable[Path], *, repo_root: Path | None = None) -> list[Workload]:

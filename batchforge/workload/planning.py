@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 from azure.batch import models as bm
 
+from batchforge.assets import LocalAsset
 from batchforge.core import InvalidInput, Problem
 from batchforge.submission.plan import BlobUpload, PlannedJob
 from batchforge.submission.target import BatchTarget, SharedKeyAuth
@@ -114,21 +116,45 @@ def _built_groups(
         return built
 
 
-def plan_job(
-    workload: Workload, target: BatchTarget, *, repo_root: Path, blob_lister: BlobLister | None = None
-) -> PlannedJob:
-    """The job, its tasks and the uploads they need; raises :class:`InvalidInput` naming the file and key.
+@dataclass(frozen=True)
+class JobIdentity:
+    """What a workload's job is for a target, known without building a single task."""
 
-    ``blob_lister`` lists the resources container for a per-file factory over a blob prefix (default:
-    azure-storage-blob with ``target.blob_auth``).
+    workload_name: str
+    job_id: str
+    content_hash: str
+    settings_hash: str
+
+
+@dataclass(frozen=True)
+class _ResolvedInputs:
+    per_file_inputs: list[PerFileInput] | None
+    assets: dict[str, list[LocalAsset]]
+    folders: frozenset[str]
+    uploads: dict[str, BlobUpload]
+    identity: JobIdentity
+
+
+def _resolve(
+    workload: Workload,
+    target: BatchTarget,
+    repo_root: Path,
+    blob_lister: BlobLister | None,
+    *,
+    check_tasks: bool,
+) -> _ResolvedInputs:
+    """The workload's inputs (local files hashed, a blob prefix listed) and the job identity they give.
+
+    ``check_tasks`` also runs the per-task checks (placeholders, ids, dependencies) a loader left to
+    planning; the program skips them, since they cost a pass over every task (the provider runs them).
     """
     problems = _pool_problem(workload, target)
     problems.extend(local_input_problems(workload, repo_root))
     problems.extend(workload_secret_problems(workload))
     per_file_inputs, found = _per_file_inputs(workload, target, repo_root, blob_lister)
     problems.extend(found)
-    groups = task_groups(workload, per_file_inputs)
-    if not (workload._tasks_checked and per_file_inputs is None):
+    if check_tasks and not (workload._tasks_checked and per_file_inputs is None):
+        groups = task_groups(workload, per_file_inputs)
         placeholder_found = template_problems(groups, workload.source)
         problems.extend(placeholder_found)
         if not placeholder_found:
@@ -152,13 +178,46 @@ def plan_job(
     # The pool, the containers and the identity are part of what a job is (identity.target_identity): a
     # replaced pool (new name) must get a new job, since a job's poolInfo cannot follow the pool.
     short_hash = identity_hash(workload, target, digests)
-    job_id = f"{workload.id}-{short_hash}"
+    identity = JobIdentity(workload.id, f"{workload.id}-{short_hash}", short_hash, settings_hash(workload))
+    return _ResolvedInputs(per_file_inputs, assets, folders, uploads, identity)
+
+
+def job_identity(
+    workload: Workload, target: BatchTarget, *, repo_root: Path, blob_lister: BlobLister | None = None
+) -> JobIdentity:
+    """The job id and hashes :func:`plan_job` gives, from the workload model and its resolved inputs only.
+
+    No task is built or expanded, so a million-task sweep costs what one task does; the checks that need
+    every task are :func:`plan_job`'s.
+    """
+    return _resolve(workload, target, repo_root, blob_lister, check_tasks=False).identity
+
+
+def plan_job(
+    workload: Workload, target: BatchTarget, *, repo_root: Path, blob_lister: BlobLister | None = None
+) -> PlannedJob:
+    """The job, its tasks and the uploads they need; raises :class:`InvalidInput` naming the file and key.
+
+    ``blob_lister`` lists the resources container for a per-file factory over a blob prefix (default:
+    azure-storage-blob with ``target.blob_auth``).
+    """
+    resolved = _resolve(workload, target, repo_root, blob_lister, check_tasks=True)
+    per_file_inputs, assets, folders, uploads = (
+        resolved.per_file_inputs,
+        resolved.assets,
+        resolved.folders,
+        resolved.uploads,
+    )
+    groups = task_groups(workload, per_file_inputs)
+    short_hash = resolved.identity.content_hash
+    job_id = resolved.identity.job_id
     context = BuildContext(
         job_id=job_id,
         target=target,
         local_assets=assets,
         local_folders=folders,
         upload_logs=workload.upload_logs is not False,
+        container_settings=workload.container_settings,
     )
     # What the service would refuse in the rendered tasks is refused before they are built (and before any job).
     refused = rendered_task_problems(groups, context, workload.source)
@@ -176,7 +235,7 @@ def plan_job(
         **workload.metadata,
         WORKLOAD_METADATA_KEY: workload.id,
         CONTENT_HASH_METADATA_KEY: short_hash,
-        SETTINGS_HASH_METADATA_KEY: settings_hash(workload),
+        SETTINGS_HASH_METADATA_KEY: resolved.identity.settings_hash,
         **({STACK_METADATA_KEY: target.stack} if target.stack else {}),
     }
     job = job_options(workload, context, target.pool_ids[workload.pool], metadata, uses_dependencies)

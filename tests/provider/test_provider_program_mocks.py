@@ -14,6 +14,7 @@ import batchforge.providers.workload_submission as hook
 from batchforge.contract.engine import run_under_engine_contract
 from batchforge.submission.plan import PlannedJob
 from batchforge.submission.target import BatchTarget
+from batchforge.workload.planning import JobIdentity
 
 HOOK_TYPE = "pulumi-python:dynamic/batchforge:WorkloadSubmission"
 
@@ -50,8 +51,14 @@ def _fake_plan(path: Path, target: BatchTarget, repo_root: Path) -> PlannedJob:
     )
 
 
+def _fake_identity(path: Path, target: BatchTarget, repo_root: Path) -> JobIdentity:
+    planned = _fake_plan(path, target, repo_root)
+    return JobIdentity(planned.workload_name, planned.job_id, planned.content_hash, planned.settings_hash)
+
+
 def test_one_submission_per_workload_with_target_inputs_and_dependencies(monkeypatch, tmp_path):
     monkeypatch.setattr(hook, "plan_workload_file", _fake_plan)
+    monkeypatch.setattr(hook, "identify_workload_file", _fake_identity)
     options_seen: list[pulumi.ResourceOptions] = []
     original_init = hook.WorkloadSubmission.__init__
 
