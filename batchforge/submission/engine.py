@@ -147,12 +147,13 @@ def _content_hash_of(job: batch_models.BatchJob) -> str | None:
 
 
 def _ensure_job(planned: PlannedJob, client: BatchSubmitClient, retrier: Retrier) -> _JobOnService:
-    try:
-        retrier.run(client.create_job, job_with_content_hash(planned))
-        return _JobOnService(created=True, state="active", all_tasks_complete_mode=None)
-    except HttpResponseError as error:
-        if error_code(error) != "JobExists":
-            raise
+    if not planned.created_elsewhere:
+        try:
+            retrier.run(client.create_job, job_with_content_hash(planned))
+            return _JobOnService(created=True, state="active", all_tasks_complete_mode=None)
+        except HttpResponseError as error:
+            if error_code(error) != "JobExists":
+                raise
     existing = retrier.run(client.get_job, planned.job_id)
     found = _content_hash_of(existing)
     if found != planned.content_hash:

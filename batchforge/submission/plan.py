@@ -31,6 +31,9 @@ class PlannedJob:
     settings_hash: str = ""
     # What becomes of this workload's earlier jobs once this one is complete (inventory.retire).
     supersede: str = "drain"
+    # The job exists already and is not this run's to create (a job schedule created it; its job manager adds
+    # the tasks): the engine only finds it, checks its content hash and adds what is missing.
+    created_elsewhere: bool = False
 
     @property
     def job_id(self) -> str:
