@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from batchforge.localbatch import autopools, jobmanager
+from batchforge.localbatch import autopools, job_rules, jobmanager
 from batchforge.localbatch.clock import check_duration_value as check_duration
 from batchforge.localbatch.clock import iso_now, new_etag
 from batchforge.localbatch.dependencies import numeric_id
@@ -55,6 +55,11 @@ class Account:
         self.jobs: dict[str, Job] = {}
         self._seq = store.counter("seq")
         self._wake = asyncio.Event()
+        # Active jobs and job schedules (the schedules register their own counter, see job_rules.ActiveQuota).
+        self.quota = job_rules.ActiveQuota(
+            job_rules.DEFAULT_ACTIVE_JOB_AND_SCHEDULE_QUOTA,
+            lambda: job_rules.count_active_jobs(job.state for job in self.jobs.values()),
+        )
 
     # ---- bookkeeping -------------------------------------------------------------------------
     def next_seq(self) -> int:
@@ -379,6 +384,9 @@ class Account:
             if existing.state == "deleting":
                 raise BatchApiError(409, "JobBeingDeleted", "The specified job has been marked for deletion.")
             raise already_exists("Job", "job")
+        if job_schedule is None:
+            # A schedule's own jobs are covered by the schedule, which counted when it was added.
+            self.quota.check_room()
         manager = jobmanager.checked_spec(body["jobManagerTask"]) if body.get("jobManagerTask") is not None else None
         constraints = dict(body.get("constraints") or {})
         check_duration("constraints.maxWallClockTime", constraints.get("maxWallClockTime"))
@@ -452,12 +460,16 @@ class Account:
 
     def patch_job(self, job_id: str, body: dict[str, Any], *, replace: bool) -> Job:
         job = self.job(job_id)
-        if job.state in ("completed", "terminating", "deleting"):
+        if job.state == "deleting":
+            raise BatchApiError(409, "JobBeingDeleted", "The specified job has been marked for deletion.")
+        if job.state in ("completed", "terminating"):
             raise BatchApiError(
                 409,
                 "JobCompleted" if job.state == "completed" else "JobNotActive",
                 "The specified job is not in a state that allows this operation.",
             )
+        job_rules.check_update(job.body, job.state, body, replace=replace)
+        # The properties of Job - Update / Job - Patch (onTaskFailure is not one of them).
         names = (
             "priority",
             "allowTaskPreemption",
@@ -465,7 +477,6 @@ class Account:
             "constraints",
             "poolInfo",
             "onAllTasksComplete",
-            "onTaskFailure",
             "metadata",
             "networkConfiguration",
         )

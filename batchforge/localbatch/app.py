@@ -32,6 +32,7 @@ from batchforge.localbatch.api import (
     jobschedules,
     nodeusers,
     pools,
+    quotaadmin,
     tasks,
 )
 from batchforge.localbatch.api.common import base_url, json_response, read_json
@@ -132,6 +133,7 @@ def build_app(
     ``test_clock`` lets `POST /localbatch/clock/advance` move the service's clock."""
     requests_log = RequestLog(request_log or Path(scheduler.nodes_dir).parent / REQUEST_LOG)
     schedules = ScheduleBook(account)
+    account.quota.count_also(lambda: sum(1 for s in schedules.schedules.values() if s.state != "completed"))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -195,6 +197,7 @@ def build_app(
         *certificates.routes,
         *jobschedules.routes,
         *clockadmin.routes,
+        *quotaadmin.routes,
         Route(ADMIN_PREFIX + "faults", get_faults, methods=["GET"]),
         Route(ADMIN_PREFIX + "faults", put_faults, methods=["PUT"]),
     ]

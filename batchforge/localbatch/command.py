@@ -67,6 +67,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from batchforge.localbatch.sandbox import ALLOW_HOST_CHANGES_VARIABLE
 
         os.environ[ALLOW_HOST_CHANGES_VARIABLE] = "1"
+    if args.active_job_quota is not None:
+        # Kept in localbatch.json, so a restart without the flag keeps the quota.
+        config = config_module.load_or_create(data_dir)
+        config.active_job_and_schedule_quota = args.active_job_quota
+        config_module.save(data_dir, config)
     if _running_pid(data_dir):
         print(f"already running for {data_dir}:")
         _print_info(data_dir)
@@ -179,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
         "--test-clock",
         action="store_true",
         help="let POST /localbatch/clock/advance move the service's clock forward (for tests)",
+    )
+    serve.add_argument(
+        "--active-job-quota",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the account's quota of active jobs and job schedules (default 100, kept in localbatch.json); "
+        "Job - Add beyond it answers 409 ActiveJobAndScheduleQuotaReached",
     )
     serve.add_argument(
         "--allow-host-changes",

@@ -52,6 +52,8 @@ class ServiceConfig(BaseModel):
     storage: StorageSettings | None = None
     faults: FaultSettings = Field(default_factory=FaultSettings)
     node_heartbeat_seconds: float = 1.0
+    # Batch's default is 100-300 per account (completed jobs and schedules do not count); `serve --active-job-quota`.
+    active_job_and_schedule_quota: int = Field(default=100, ge=0)
 
 
 PRIVATE_DIR_MODE = 0o700

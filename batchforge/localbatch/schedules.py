@@ -241,6 +241,8 @@ class ScheduleBook:
         existing = self.schedules.get(key_of(schedule_id))
         if existing is not None:
             raise being_deleted() if existing.state == "deleting" else already_exists("JobSchedule", "job schedule")
+        # Schedules count against the account's quota of active jobs and job schedules (job_rules.ActiveQuota).
+        self.account.quota.check_room()
         if "schedule" not in body or body["schedule"] is None:
             raise missing_property("schedule")
         schedule_part = check_schedule(body["schedule"])

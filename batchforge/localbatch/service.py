@@ -102,6 +102,7 @@ def serve(
         else:
             store.set_counter(clock.LEAD_COUNTER, 0)
         account = Account(store, config.account_name)
+        account.quota.limit = config.active_job_and_schedule_quota
         storage = StorageAccess(
             account_name=config.storage.account_name,
             account_key=config.storage.account_key,

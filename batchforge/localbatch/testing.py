@@ -300,6 +300,15 @@ class LocalBatch:
     def fault_counts(self) -> dict[str, int]:
         return dict(self._admin("GET", "/localbatch/faults", None)["injected"])
 
+    # ---- the account's quota of active jobs and job schedules ----------------------------------------
+    def set_active_job_quota(self, limit: int) -> dict[str, Any]:
+        """Set the quota on the running service (`localbatch serve --active-job-quota N` sets it at start)."""
+        return self._admin("PUT", "/localbatch/quotas", {"activeJobAndJobScheduleQuota": limit})
+
+    def active_job_quota(self) -> dict[str, Any]:
+        """``{"activeJobAndJobScheduleQuota": <limit>, "activeJobsAndJobSchedules": <in use>}``."""
+        return self._admin("GET", "/localbatch/quotas", None)
+
     # ---- the service's clock -------------------------------------------------------------------
     def clock(self) -> dict[str, Any]:
         """``{"now": <service time, ISO 8601>, "speed": ..., "leadSeconds": ..., "testClock": ...}``."""

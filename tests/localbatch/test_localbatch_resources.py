@@ -65,9 +65,10 @@ def test_job_updates_disable_enable_and_delete(client: BatchClient) -> None:
     client.update_job(job_id, m.BatchJobUpdateOptions(priority=100, max_parallel_tasks=2))
     job = client.get_job(job_id)
     assert (job.priority, job.max_parallel_tasks) == (100, 2)
-    client.replace_job(job_id, m.BatchJob(pool_info=m.BatchPoolInfo(pool_id="elsewhere")))
+    # Same pool: a pool change needs a disabled job (test_localbatch_job_rules); what PUT omits is reset.
+    client.replace_job(job_id, m.BatchJob(pool_info=m.BatchPoolInfo(pool_id="nowhere")))
     job = client.get_job(job_id)
-    assert job.pool_info.pool_id == "elsewhere" and job.priority == 0
+    assert job.pool_info.pool_id == "nowhere" and job.priority == 0
     client.begin_disable_job(job_id, m.BatchJobDisableOptions(disable_tasks="requeue"), polling_interval=0.1).result()
     assert client.get_job(job_id).state == "disabled"
     client.begin_enable_job(job_id, polling_interval=0.1).result()
