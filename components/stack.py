@@ -7,6 +7,7 @@ from pathlib import Path
 import pulumi
 
 from batchforge.config.model import StackConfig
+from batchforge.providers.job_schedule import declare_job_schedules, is_scheduled
 from batchforge.providers.workload_submission import declare_workload_submissions, validate_workload_files
 from components.platform import BatchPlatform, BatchPlatformArgs
 from components.pool import BatchPool, BatchPoolArgs
@@ -50,8 +51,14 @@ def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, p
         }
     )
     # Jobs go in only once the pools and the identities' role assignments exist.
+    # A workload with a schedule is a job schedule (its jobs get their tasks from batchforge's job manager).
+    scheduled = [name for name in config.workloads if is_scheduled(name, repo_root)]
+    one_off = [name for name in config.workloads if name not in scheduled]
     submissions = declare_workload_submissions(
-        config.workloads, config.workload_deletion, batch_target, repo_root, [platform, *pools.values()], validate=False
+        one_off, config.workload_deletion, batch_target, repo_root, [platform, *pools.values()], validate=False
+    )
+    schedules = declare_job_schedules(
+        scheduled, config.workload_deletion, batch_target, repo_root, [platform, *pools.values()]
     )
     return {
         "resourceGroupName": platform.resource_group_name,
@@ -69,4 +76,5 @@ def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, p
         "workloadDeletion": config.workload_deletion,
         "batchTarget": batch_target,
         "workloadJobIds": {name: submission.id for name, submission in submissions.items()},
+        "workloadScheduleIds": {name: schedule.id for name, schedule in schedules.items()},
     }

@@ -62,6 +62,14 @@ SCHEDULE_KEY_EFFECTS: dict[str, ScheduleEffect] = {
     "supersede": "none",
     "jobManagerTask": "none",
 }
+
+
+def schedule_effect(key: str) -> ScheduleEffect:
+    """What changing a workload key does to its job schedule. A key not named above is part of the job or its
+    tasks, which all live in the job specification (or in the plan blob it names)."""
+    return SCHEDULE_KEY_EFFECTS.get(key, "job-specification")
+
+
 # Job Schedule - Update/Patch fields (snake_case, as ``BatchJobScheduleUpdateOptions`` names them).
 UPDATABLE_SCHEDULE_FIELDS = ("schedule", "job_specification", "metadata")
 
