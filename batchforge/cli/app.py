@@ -6,7 +6,7 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -225,6 +225,20 @@ def logs(
             out.flush()
 
 
+def _submit_explaining_quota(submit_job: Any, planned: Any, client: Any, container: Any, stack: str) -> Any:
+    """One submission; an active-jobs quota refusal becomes the message that says what is active and what frees it."""
+    from azure.core.exceptions import HttpResponseError
+
+    from batchforge.submission.quota import is_active_job_quota, quota_reached
+
+    try:
+        return submit_job(planned, client, upload_container=container)
+    except HttpResponseError as error:
+        if not is_active_job_quota(error):
+            raise
+        raise quota_reached(client, error, workload=planned.workload_name, job_id=planned.job_id, stack=stack) from None
+
+
 @app.command(cls=PlainCommand)
 def submit(
     stack: Annotated[
@@ -291,10 +305,13 @@ def submit(
             target = resolve_target(options)
             if not target.pool_ids:
                 target = target.model_copy(update={"pool_ids": names})
+        if target.stack is None:
+            # The stack in the jobs' metadata is what `batchctl prune --stack` and quota messages go by.
+            target = target.model_copy(update={"stack": stack})
         planned = inputs.plan(target)
         client = make_batch_client(target)
         container = make_resources_container_client(target)
-        results = [submit_job(job, client, upload_container=container) for job in planned]
+        results = [_submit_explaining_quota(submit_job, job, client, container, stack) for job in planned]
         for result in results:
             stdout.print(result.summary(), markup=False, highlight=False)
         incomplete = [result.job_id for result in results if not result.complete]
@@ -462,6 +479,10 @@ def promote(
 from batchforge.cli import job_commands  # noqa: E402 - registers its commands on `app`
 
 job_commands.register(app)
+
+from batchforge.cli import prune_command  # noqa: E402 - registers `prune` on `app`
+
+prune_command.register(app)
 
 
 def main() -> None:

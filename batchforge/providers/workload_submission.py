@@ -196,9 +196,12 @@ class WorkloadSubmissionProvider(pulumi.dynamic.ResourceProvider):
         return root if root.is_dir() else Path.cwd()
 
     def _submit(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        from azure.core.exceptions import HttpResponseError
+
         from batchforge.submission.client import make_batch_client, make_resources_container_client
         from batchforge.submission.engine import job_task_counts, submit
         from batchforge.submission.inventory import iter_retirements
+        from batchforge.submission.quota import is_active_job_quota, quota_reached
 
         target = target_from_props(props)
         root = self._root()
@@ -214,15 +217,23 @@ class WorkloadSubmissionProvider(pulumi.dynamic.ResourceProvider):
             )
         client = make_batch_client(target)
         container = make_resources_container_client(target) if planned.uploads else None
-        result = _retry_while_rbac_propagates(
-            props.get("authKind", "entra-id"),
-            lambda: submit(
-                planned,
-                client,
-                deadline_s=float(props.get("deadlineSeconds") or DEFAULT_DEADLINE_S),
-                upload_container=container,
-            ),
-        )
+        try:
+            result = _retry_while_rbac_propagates(
+                props.get("authKind", "entra-id"),
+                lambda: submit(
+                    planned,
+                    client,
+                    deadline_s=float(props.get("deadlineSeconds") or DEFAULT_DEADLINE_S),
+                    upload_container=container,
+                ),
+            )
+        except HttpResponseError as error:
+            if not is_active_job_quota(error):
+                raise
+            # One message: what is active, per workload, and the command that frees it.
+            raise quota_reached(
+                client, error, workload=planned.workload_name, job_id=planned.job_id, stack=props.get("stack")
+            ) from None
         if not result.complete:
             # Nothing is lost: the next `pulumi up` resumes and adds only the missing tasks.
             raise RuntimeError(f"workload {planned.workload_name}: submission incomplete: {result.summary()}")
