@@ -87,3 +87,65 @@ def test_every_row_of_the_identity_table_holds(key: str, repo: Path, target: Bat
         assert after.settings_hash != before.settings_hash
     else:
         assert (after.job_id, after.settings_hash) == (before.job_id, before.settings_hash)
+
+
+# Each row against the local Batch service's job update rules (the REST reference's Job - Patch): an "update" key's
+# change is accepted on a live job and applied; a "replace" key that is a job property is refused in a patch.
+WIRE_NAMES = {
+    "displayName": "displayName",
+    "pool": "poolInfo",
+    "environment": "commonEnvironmentSettings",
+    "jobPreparationTask": "jobPreparationTask",
+    "jobReleaseTask": "jobReleaseTask",
+    "onTaskFailure": "onTaskFailure",
+    "jobManagerTask": "jobManagerTask",
+}
+
+
+@pytest.mark.parametrize("key", sorted(WORKLOAD_KEY_EFFECTS))
+def test_every_row_holds_against_the_local_services_job_update_rules(key: str, repo: Path, local_batch: Any):
+    import uuid
+
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.rest import HttpRequest
+
+    from batchforge.submission.engine import job_with_content_hash, settings_update
+
+    target = local_batch.target({"cpu": "table-cpu", "gpu": "table-gpu"})
+    client = local_batch.batch_client()
+    before = _plan(repo, target, BASE)
+    after = _plan(repo, target, {**BASE, key: CHANGES[key]})
+    job = job_with_content_hash(before)  # as the engine creates it: onAllTasksComplete not set yet
+    job.id = f"table-{uuid.uuid4().hex[:10]}"
+    client.create_job(job)
+    try:
+        effect = WORKLOAD_KEY_EFFECTS[key]
+        if effect == "update":
+            if key == "onAllTasksComplete":
+                update = batch_models.BatchJobUpdateOptions(all_tasks_complete_mode=after.all_tasks_complete_mode)
+            else:
+                update = settings_update(after)
+            client.update_job(job.id, update)
+            live = client.get_job(job.id)
+            field = UPDATE_FIELDS[key]
+            if key == "metadata":
+                assert {i.name: i.value for i in after.job.metadata} == {i.name: i.value for i in live.metadata}
+            elif key == "constraints":
+                assert live.constraints.max_wall_clock_time == after.job.constraints.max_wall_clock_time
+            elif key == "onAllTasksComplete":
+                assert str(live.all_tasks_complete_mode).lower().endswith(str(after.all_tasks_complete_mode).lower())
+            else:
+                assert getattr(live, field) == getattr(after.job, field)
+        elif key in WIRE_NAMES:
+            body = {WIRE_NAMES[key]: after.job.as_dict().get(WIRE_NAMES[key])}
+            assert body[WIRE_NAMES[key]] is not None, key
+            try:
+                response = client.send_request(
+                    HttpRequest("PATCH", f"/jobs/{job.id}?api-version=2024-07-01.20.0", json=body)
+                )
+            except HttpResponseError as error:
+                response = error.response
+            expected = "OperationInvalidForCurrentState" if key == "pool" else "UnsupportedProperty"
+            assert response.status_code in (400, 409) and response.json()["code"] == expected, key
+    finally:
+        client.begin_delete_job(job.id, polling_interval=0.2)
