@@ -145,9 +145,14 @@ def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
             console.print(f"  pool {pool.config_id} -> {pool.pool_id} ({verb})", highlight=False)
             if pool.local_scale_note:
                 console.print(f"  note: pool {pool.config_id}: {pool.local_scale_note}", highlight=False)
-        results = [submit(job, client, upload_container=container) for job in planned]
+        scheduled = {workload.id: workload for workload in inputs.workloads if workload.schedule is not None}
+        results = [
+            submit(job, client, upload_container=container) for job in planned if job.workload_name not in scheduled
+        ]
         _print_submission(console, results)
         job_ids = [result.job_id for result in results]
+        for workload in scheduled.values():
+            job_ids.append(run_schedule_now(workload, target, inputs.repo_root, client, container, console))
         _, problems = follow_jobs(
             client,
             job_ids,
@@ -184,6 +189,38 @@ def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
 
 
 OUTPUTS_FOLDER = "outputs"
+
+
+def run_schedule_now(workload: Any, target: Any, repo_root: Path, client: Any, container: Any, console: Console) -> str:
+    """Creates the workload's job schedule with its first job due now (doNotRunUntil dropped, the recurrence
+    kept), so ``local up`` runs it once at once; returns that job's id. A schedule left by an earlier run is
+    brought up to date, and one job of its tasks is submitted now beside it."""
+    from batchforge.submission.engine import submit
+    from batchforge.workload.schedule_deploy import deploy_schedule
+    from batchforge.workload.scheduling import plan_schedule
+
+    planned = plan_schedule(workload, target, repo_root=repo_root)
+    planned.body["schedule"].pop("doNotRunUntil", None)
+    key = target.auth.account_key.get_secret_value()
+    outcome = deploy_schedule(planned, client, container, local_key=key)
+    every = planned.schedule.get("recurrenceInterval", "once")
+    if outcome == "created":
+        job_id = f"{planned.schedule_id}:job-1"
+        console.print(
+            f"schedule {planned.schedule_id} ({workload.id}, every {every}): created with its first run now "
+            f"(locally doNotRunUntil is not waited for): job {job_id}; its job manager adds the tasks",
+            highlight=False,
+            markup=False,
+        )
+        return job_id
+    result = submit(planned.job_plan, client, upload_container=container)
+    console.print(
+        f"schedule {planned.schedule_id} ({workload.id}, every {every}): existed, updated; run once now as "
+        f"job {result.job_id}",
+        highlight=False,
+        markup=False,
+    )
+    return result.job_id
 
 
 def download_run_outputs(

@@ -277,7 +277,11 @@ def test_outputs_build_a_batch_target(stack_run):
     assert target.identity_resource_id == run.outputs["nodeIdentityId"]
     assert target.auth.kind == "entra-id"
     assert run.outputs["workloads"] == config.workloads
-    assert set(run.outputs["workloadJobIds"]) == {Path(name).stem for name in config.workloads}
+    # A scheduled workload is a job schedule, every other one a job.
+    assert set(run.outputs["workloadJobIds"]) | set(run.outputs["workloadScheduleIds"]) == {
+        Path(name).stem for name in config.workloads
+    }
+    assert not set(run.outputs["workloadJobIds"]) & set(run.outputs["workloadScheduleIds"])
 
 
 def test_config_passed_through_the_environment_is_read_too(monkeypatch):

@@ -11,6 +11,7 @@ import yaml
 from batchforge.config import load_stack_file, to_pulumi_config
 from batchforge.submission.target import BatchTarget
 from batchforge.workload import load_workload, plan_job
+from batchforge.workload.scheduling import plan_schedule
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The Azure-shaped mocks live with the component tests; reuse them rather than keep a second copy.
@@ -18,6 +19,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "components"))
 from components_mocks import run_program  # noqa: E402 - found through the sys.path entry above
 
 HOOK_TYPE = "pulumi-python:dynamic/batchforge:WorkloadSubmission"
+SCHEDULE_TYPE = "pulumi-python:dynamic/batchforge:JobSchedule"
 STACK_FILES = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))
 
 
@@ -27,14 +29,25 @@ def test_the_program_declares_one_submission_per_workload_of_the_stack(stack_fil
     config = load_stack_file(stack_file)
     run = run_program(stack, to_pulumi_config(yaml.safe_load(stack_file.read_text())["config"]))
 
+    scheduled = [name for name in config.workloads if load_workload(REPO_ROOT / "workloads" / name).schedule]
+    one_off = [name for name in config.workloads if name not in scheduled]
     hooks = {resource.name: resource.inputs for resource in run.of_type(HOOK_TYPE)}
-    assert sorted(hooks) == sorted(f"workload-{Path(name).stem}" for name in config.workloads)
-    target = BatchTarget.model_validate(run.outputs["batchTarget"])
-    for name in config.workloads:
+    assert sorted(hooks) == sorted(f"workload-{Path(name).stem}" for name in one_off)
+    target = BatchTarget.model_validate(run.outputs["batchTarget"]).model_copy(update={"stack": stack})
+    schedules = {resource.name: resource.inputs for resource in run.of_type(SCHEDULE_TYPE)}
+    assert sorted(schedules) == sorted(f"schedule-{Path(name).stem}" for name in scheduled)
+    for name in scheduled:
+        inputs = schedules[f"schedule-{Path(name).stem}"]
+        planned = plan_schedule(load_workload(REPO_ROOT / "workloads" / name), target, repo_root=REPO_ROOT)
+        assert (inputs["scheduleId"], inputs["planBlob"]) == (planned.schedule_id, planned.plan_blob_name)
+        assert inputs["schedule"] == planned.schedule and inputs["deletionMode"] == config.workload_deletion
+    target = target.model_copy(update={"stack": None})
+    for name in one_off:
         inputs = hooks[f"workload-{Path(name).stem}"]
         planned = plan_job(load_workload(REPO_ROOT / "workloads" / name), target, repo_root=REPO_ROOT)
         assert (inputs["jobId"], inputs["contentHash"]) == (planned.job_id, planned.content_hash)
         assert inputs["deletionMode"] == config.workload_deletion
         assert inputs["accountEndpoint"] == target.account_endpoint and inputs["authKind"] == "entra-id"
     # (Mocks do not run providers, so the exported ids are the mocks' own; only the names can be checked.)
-    assert set(run.outputs["workloadJobIds"]) == {Path(name).stem for name in config.workloads}
+    assert set(run.outputs["workloadJobIds"]) == {Path(name).stem for name in one_off}
+    assert set(run.outputs["workloadScheduleIds"]) == {Path(name).stem for name in scheduled}
