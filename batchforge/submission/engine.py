@@ -397,6 +397,10 @@ def _set_completion_mode(
     """
     if job.all_tasks_complete_mode == wanted_mode:
         return True
+    if job.all_tasks_complete_mode == "terminatejob" and wanted_mode == "noaction":
+        # Batch never turns automatic termination off again (Job - Patch answers InvalidPropertyValue): the
+        # live job keeps terminatejob, which ends it when its tasks are done, as before the change.
+        return False
     if job.state in _ENDED_JOB_STATES:
         return True
     if job.state in _CLOSED_JOB_STATES:
