@@ -28,8 +28,11 @@ def _service_message(error: HttpResponseError) -> str:
     odata_code = getattr(code, "code", None) if code is not None else None
     odata_message = getattr(code, "message", None) if code is not None else None
     if odata_code:
+        from batchforge.submission.quota import quota_hint
+
         detail = str(odata_message or "").splitlines()[0] if odata_message else ""
-        return f"{odata_code}: {detail}".rstrip(": ")
+        hint = quota_hint(odata_code)
+        return f"{odata_code}: {detail}".rstrip(": ") + (f" ({hint})" if hint else "")
     reason = error.reason or "request failed"
     return f"{error.status_code or ''} {reason}".strip()
 

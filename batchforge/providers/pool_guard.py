@@ -113,7 +113,12 @@ def wait_until_ready(
         if _text(pool.allocation_state) == "steady":
             errors = list(pool.resize_errors or [])
             if errors and _short_of_target(pool):
-                described = "; ".join(f"{error.code}: {error.message}" for error in errors)
+                from batchforge.submission.quota import quota_hint
+
+                described = "; ".join(
+                    f"{error.code}: {error.message}" + (f" ({hint})" if (hint := quota_hint(error.code)) else "")
+                    for error in errors
+                )
                 raise PoolNotReady(
                     f"pool {pool_id} reports resize errors ({described}); the pool it replaces is kept and still "
                     "runs its work. Fix the cause (core quota, VM size, image, subnet) and run pulumi up again"
