@@ -138,11 +138,19 @@ def status(
     stdout, stderr = _stdout(), _stderr()
     with reported_errors(stderr):
         options = target_options(stack_outputs, endpoint, local, data_dir)
-        statuses = read_statuses(client_for(options), jobs or ())
+        client = client_for(options)
+        statuses = read_statuses(client, jobs or ())
         if as_json:
             sys.stdout.write(statuses_json(statuses) + "\n")
         else:
             stdout.print(status_table(statuses))
+            if not jobs:
+                from batchforge.cli.schedule_table import schedule_table
+                from batchforge.jobs.schedules import read_schedules
+
+                schedules = read_schedules(client)
+                if schedules:
+                    stdout.print(schedule_table(schedules))
 
 
 @app.command(cls=PlainCommand)
