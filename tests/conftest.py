@@ -20,6 +20,10 @@ from batchforge.localbatch.testing import LocalBatch
 @pytest.fixture(scope="session")
 def local_batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBatch]:
     with LocalBatch.start(tmp_path_factory.mktemp("localbatch")) as batch:
+        # The whole suite shares this account and many tests leave jobs active (tasks queued on pools that
+        # do not exist): Batch's default quota of 100 active jobs would fail unrelated tests late in a run.
+        # The quota's own tests use a private service (local_batch_factory) with their own limit.
+        batch.set_active_job_quota(100_000)
         yield batch
 
 
