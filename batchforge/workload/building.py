@@ -24,6 +24,7 @@ from batchforge.workload.expansion import TaskGroup
 from batchforge.workload.model import (
     AutoUser,
     ContainerFiles,
+    ContainerSettings,
     ExitAction,
     ExitConditions,
     JobManagerTask,
@@ -53,6 +54,8 @@ class BuildContext:
     local_assets: Mapping[str, Sequence[LocalAsset]]
     local_folders: frozenset[str]
     upload_logs: bool = True
+    # The workload's job-level containerSettings: every task's unless it sets its own.
+    container_settings: ContainerSettings | None = None
 
     @property
     def identity(self) -> bm.BatchNodeIdentityReference | None:
@@ -90,6 +93,33 @@ def task_user_identity(identity: UserIdentity | None) -> bm.UserIdentity:
     """
     auto = (identity or UserIdentity()).auto_user
     return bm.UserIdentity(auto_user=bm.AutoUserSpecification(scope=auto.scope, elevation_level=auto.elevation_level))
+
+
+def container_settings(
+    settings: ContainerSettings | None, context: BuildContext
+) -> bm.BatchTaskContainerSettings | None:
+    """Batch's task container settings; a registry is pulled with the node identity, never with a password."""
+    chosen = settings if settings is not None else context.container_settings
+    if chosen is None:
+        return None
+    registry = None
+    if chosen.registry is not None:
+        registry = bm.ContainerRegistryReference(
+            registry_server=chosen.registry.registry_server, identity_reference=context.identity
+        )
+    mounts = None
+    if chosen.container_host_batch_bind_mounts is not None:
+        mounts = [
+            bm.ContainerHostBatchBindMountEntry(source=mount.source, is_read_only=mount.is_read_only)
+            for mount in chosen.container_host_batch_bind_mounts
+        ]
+    return bm.BatchTaskContainerSettings(
+        image_name=chosen.image_name,
+        registry=registry,
+        container_run_options=chosen.container_run_options,
+        working_directory=chosen.working_directory,
+        container_host_batch_bind_mounts=mounts,
+    )
 
 
 def _exit_options(action: ExitAction) -> bm.ExitOptions:
@@ -276,6 +306,9 @@ class TaskBuilder:
         if constraints is not None:
             self._fixed["constraints"] = constraints
         self._fixed["userIdentity"] = task_user_identity(template.user_identity)
+        container = container_settings(template.container_settings, context)
+        if container is not None:
+            self._fixed["containerSettings"] = container
         if template.required_slots is not None:
             self._fixed["requiredSlots"] = template.required_slots
         conditions = exit_conditions(template.exit_conditions)
@@ -397,6 +430,7 @@ def preparation_task(task: JobPreparationTask, context: BuildContext) -> bm.Batc
         wait_for_success=task.wait_for_success,
         rerun_on_node_reboot_after_success=task.rerun_on_node_reboot_after_success,
         user_identity=user_identity(task.user_identity),
+        container_settings=container_settings(task.container_settings, context),
     )
 
 
@@ -410,6 +444,7 @@ def release_task(task: JobReleaseTask, context: BuildContext) -> bm.BatchJobRele
         max_wall_clock_time=task.max_wall_clock_time,
         retention_time=task.retention_time,
         user_identity=user_identity(task.user_identity),
+        container_settings=container_settings(task.container_settings, context),
     )
 
 

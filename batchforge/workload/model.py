@@ -323,6 +323,54 @@ class MultiInstance(_Strict):
     common_resource_files: list[ResourceFileSpec] = Field(default_factory=list)
 
 
+class ContainerRegistry(_Strict):
+    """The registry an image comes from, pulled with the pool's managed identity (``identityReference``); Batch's
+    username/password are deliberately not accepted, so no password is ever written in a workload."""
+
+    registry_server: str = Field(min_length=1, description="Login server, e.g. myregistry.azurecr.io")
+
+
+class ContainerHostBatchBindMount(_Strict):
+    """A Batch folder of the node mounted into the container (Batch's containerHostBatchBindMounts entry)."""
+
+    source: Literal["Shared", "Startup", "VfsMounts", "Task", "JobPrep", "Applications"] = Field(
+        description="Which node folder: Shared, Startup, VfsMounts, Task, JobPrep or Applications"
+    )
+    is_read_only: bool | None = Field(default=None, description="Mount it read-only (Batch's default: read-write)")
+
+
+class ContainerSettings(_Strict):
+    """The container a task runs in (Batch's TaskContainerSettings); the pool needs a container configuration."""
+
+    image_name: str = Field(min_length=1, description="Full image reference, e.g. docker.io/library/python:3.12-slim")
+    registry: ContainerRegistry | None = Field(
+        default=None, description="Private registry of the image, pulled with the pool's managed identity"
+    )
+    container_run_options: str | None = Field(
+        default=None, min_length=1, description="Extra options for the container create command, e.g. '--rm'"
+    )
+    working_directory: Literal["taskWorkingDirectory", "containerImageDefault"] | None = Field(
+        default=None, description="taskWorkingDirectory (Batch's default) or the image's own working directory"
+    )
+    container_host_batch_bind_mounts: list[ContainerHostBatchBindMount] | None = Field(
+        default=None, description="Node folders mounted into the container; default: Batch's (the whole node root)"
+    )
+
+    def registry_server(self) -> str:
+        """The login server the image is pulled from: the registry's, else the image's host (docker.io by default)."""
+        if self.registry is not None:
+            return self.registry.registry_server
+        return image_registry(self.image_name)
+
+
+def image_registry(image_name: str) -> str:
+    """The registry host of an image reference (``docker.io`` when the first part is not a host)."""
+    first, _, rest = image_name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
 # ----------------------------------------------------------------------------------------------- tasks
 
 
@@ -343,6 +391,9 @@ class TaskTemplate(_Strict):
     depends_on: DependsOn | None = None
     multi_instance: MultiInstance | None = None
     exit_conditions: ExitConditions | None = None
+    container_settings: ContainerSettings | None = Field(
+        default=None, description="The container the task runs in; default: the job's containerSettings"
+    )
 
     @model_validator(mode="after")
     def _multi_instance_rules(self) -> Self:
@@ -507,6 +558,9 @@ class JobPreparationTask(_Strict):
     wait_for_success: bool = True
     rerun_on_node_reboot_after_success: bool = True
     user_identity: UserIdentity | None = None
+    container_settings: ContainerSettings | None = Field(
+        default=None, description="The container it runs in; default: the job's containerSettings"
+    )
 
 
 class JobReleaseTask(_Strict):
@@ -519,6 +573,9 @@ class JobReleaseTask(_Strict):
     max_wall_clock_time: Duration | None = Field(default=None, description="At most PT15M (the service's limit)")
     retention_time: Duration | None = None
     user_identity: UserIdentity | None = None
+    container_settings: ContainerSettings | None = Field(
+        default=None, description="The container it runs in; default: the job's containerSettings"
+    )
 
     @field_validator("max_wall_clock_time")
     @classmethod
@@ -643,6 +700,10 @@ class Workload(_Strict):
     constraints: JobConstraints | None = None
     environment: Environment = Field(default_factory=dict, description="Set for every task of the job")
     metadata: TextMap = Field(default_factory=dict)
+    container_settings: ContainerSettings | None = Field(
+        default=None,
+        description="The container every task runs in (job preparation/release included) unless it sets its own",
+    )
     job_preparation_task: JobPreparationTask | None = None
     job_release_task: JobReleaseTask | None = None
     on_all_tasks_complete: Literal["noaction", "terminatejob"] = Field(
