@@ -49,6 +49,8 @@ WORKLOAD_KEY_EFFECTS: dict[str, Effect] = {
     # The recurrence is the job schedule's, not the job's: it never changes the job a workload plans into
     # (the schedule's own table, schedule_identity.SCHEDULE_KEY_EFFECTS, says what it changes there).
     "schedule": "none",
+    # Job-level container settings are every task's default: part of the task bodies, not a job field.
+    "containerSettings": "replace",
 }
 
 # Workload key -> the job update operation's field (snake_case, as ``BatchJobUpdateOptions`` names it).

@@ -41,6 +41,7 @@ CHANGES: dict[str, Any] = {
     "supersede": "keep",
     "jobManagerTask": {"commandLine": "true", "killJobOnCompletion": False},
     "schedule": {"recurrenceInterval": "PT1H"},
+    "containerSettings": {"imageName": "docker.io/library/python:3.12-slim"},
 }
 
 # Fields of the job update operation (PATCH /jobs/{id}) as the SDK models its body.
