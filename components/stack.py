@@ -16,7 +16,7 @@ from components.pool import BatchPool, BatchPoolArgs
 def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, pulumi.Input[object]]:
     """Declares the platform, every pool and the stack's workload submissions; returns the outputs to export."""
     # Every input is validated before the first resource is declared.
-    validate_workload_files(config.workloads, repo_root)
+    validate_workload_files(config.workloads, repo_root, config.pools)
     platform = BatchPlatform("platform", BatchPlatformArgs(config=config, stack=stack))
     tags = {**config.tags, "batchforge-stack": stack}
     pools = {

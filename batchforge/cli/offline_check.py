@@ -66,6 +66,7 @@ def _check_stack(path: Path, repo_root: Path, report: CheckReport, today: date |
         report.add(invalid.problems)
         return
     report.checked.extend(f"workloads/{name}" for name in inputs.config.workloads)
+    report.warnings.extend(warning for warning in inputs.container_warnings() if warning not in report.warnings)
     try:
         inputs.plan(placeholder_target(inputs.config))
     except InvalidInput as invalid:

@@ -412,16 +412,25 @@ def _workload_identity(
     }
 
 
-def validate_workload_files(workloads: Sequence[str], repo_root: Path) -> None:
-    """Loads every listed workload; raises one `InvalidInput` with all problems of all files."""
-    from batchforge.workload import load_workload
+def validate_workload_files(workloads: Sequence[str], repo_root: Path, pools: Sequence[Any] = ()) -> None:
+    """Loads every listed workload; raises one `InvalidInput` with all problems of all files.
 
+    ``pools`` (the stack config's ``PoolConfig``s) also checks each workload's containerSettings against its
+    pool's container configuration (``workload.container_checks``).
+    """
+    from batchforge.workload import load_workload
+    from batchforge.workload.container_checks import container_problems
+
+    containers = {pool.id: pool.container for pool in pools}
     problems = []
     for file_name in workloads:
         try:
-            load_workload(repo_root / WORKLOADS_DIR / file_name, check_tasks=False)
+            workload = load_workload(repo_root / WORKLOADS_DIR / file_name, check_tasks=False)
         except InvalidInput as invalid:
             problems.extend(invalid.problems)
+            continue
+        if workload.pool in containers:
+            problems.extend(container_problems(workload, workload.pool, containers[workload.pool]))
     if problems:
         raise InvalidInput(problems)
 

@@ -25,14 +25,18 @@ class StackInputs:
 
     def plan(self, target: BatchTarget) -> list[PlannedJob]:
         """Every workload's job for ``target``; all problems of all workloads are reported at once."""
+        from batchforge.workload.container_checks import container_problems
         from batchforge.workload.service_rules import slot_problems
 
         planned: list[PlannedJob] = []
         problems: list[Problem] = []
         slots = {pool.id: pool.task_slots_per_node for pool in self.config.pools}
+        containers = {pool.id: pool.container for pool in self.config.pools}
         for workload in self.workloads:
             from batchforge.workload import plan_job
 
+            if workload.pool in containers:
+                problems.extend(container_problems(workload, workload.pool, containers[workload.pool]))
             if workload.pool in slots:
                 found = slot_problems(workload, slots[workload.pool], workload.pool)
                 if found:
@@ -45,6 +49,18 @@ class StackInputs:
         if problems:
             raise InvalidInput(problems)
         return planned
+
+    def container_warnings(self) -> list[Problem]:
+        """Valid but slow: images a workload runs that its pool does not prefetch (never failing)."""
+        from batchforge.workload.container_checks import container_warnings
+
+        containers = {pool.id: pool.container for pool in self.config.pools}
+        return [
+            warning
+            for workload in self.workloads
+            if workload.pool in containers
+            for warning in container_warnings(workload, workload.pool, containers[workload.pool])
+        ]
 
 
 def placeholder_target(config: StackConfig) -> BatchTarget:
