@@ -128,6 +128,11 @@ def serve(
                         "account_name": config.account_name,
                         "config_file": str(config_module.config_path(data_dir)),
                         "blob_endpoint": config.storage.blob_endpoint if config.storage else None,
+                        # What container tasks run with (`batchctl local up` says so before it submits).
+                        "container_runtime": os.path.abspath(container_runtime)
+                        if "/" in container_runtime
+                        else container_runtime,
+                        "run_containers_on_host": run_containers_on_host,
                     },
                 )
             await serving

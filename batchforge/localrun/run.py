@@ -111,6 +111,18 @@ def follow_jobs(
     return statuses, problems
 
 
+def _print_container_needs(inputs: StackInputs, data_dir: Path, console: Console) -> None:
+    """The images each container pool needs and whether this machine can run them (nothing without containers)."""
+    from batchforge.localbatch.launcher import read_service_file
+    from batchforge.localrun.container_needs import container_lines
+    from batchforge.localrun.state import find_running_service
+
+    running = find_running_service(data_dir.resolve()) is not None
+    info = read_service_file(data_dir.resolve()) if running else None
+    for line in container_lines(inputs.config.pools, inputs.workloads, info):
+        console.print(line, markup=False, highlight=False)
+
+
 def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
     """The whole local run; returns the summary (the caller renders it and picks the exit code)."""
     from batchforge.localrun.services import start_local_services
@@ -120,6 +132,7 @@ def run_stack(settings: LocalRunSettings, console: Console) -> RunSummary:
 
     inputs: StackInputs = load_stack_inputs(settings.repo_root, settings.stack)
     inputs.plan(placeholder_target(inputs.config))  # every workload problem surfaces before a service starts
+    _print_container_needs(inputs, settings.data_dir, console)
     names = pool_ids(inputs.config)
     with start_local_services(settings.data_dir, keep=settings.keep, console=console) as services:
         storage = inputs.config.storage

@@ -147,27 +147,31 @@ def _candidates(choice: str) -> list[tuple[str, str | None]]:
     return [(choice, path if os.path.isfile(path) and os.access(path, os.X_OK) else None)]
 
 
+def find_runtime(choice: str = AUTO) -> tuple[str | None, str]:
+    """(the executable `--container-runtime choice` runs containers with, '') or (None, why there is none),
+    probed now (``resolve`` is the service's once-per-start answer)."""
+    choice = choice or AUTO
+    reasons = []
+    for name, executable in _candidates(choice):
+        if executable is None:
+            reasons.append(
+                f"{name}: not found" if choice in (AUTO, *RUNTIME_NAMES) else f"{name}: not an executable file"
+            )
+            continue
+        problem = _probe(executable)
+        if not problem:
+            return executable, ""
+        reasons.append(problem)
+    return None, "; ".join(reasons)
+
+
 def resolve() -> tuple[str | None, str]:
     """(the runtime's executable, '') or (None, why there is none); probed once per service start."""
     global _resolved
     with _resolve_lock:
         if _resolved is None:
-            reasons = []
-            found: str | None = None
-            for name, executable in _candidates(_choice.runtime):
-                if executable is None:
-                    reasons.append(
-                        f"{name}: not found"
-                        if _choice.runtime in (AUTO, *RUNTIME_NAMES)
-                        else f"{name}: not an executable file"
-                    )
-                    continue
-                problem = _probe(executable)
-                if not problem:
-                    found = executable
-                    break
-                reasons.append(problem)
-            _resolved = (found, "" if found else "; ".join(reasons))
+            _resolved = find_runtime(_choice.runtime)
+            found = _resolved[0]
             if found:
                 log.info("localbatch: container tasks run with %s", found)
             else:
