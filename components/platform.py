@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -21,6 +22,17 @@ from batchforge.config.naming import (
 # Built-in role definition ids (the same in every Azure tenant).
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+
+# Role assignment names are GUIDs; those derived from (scope, principal, role) are the same on every run and
+# every machine, so a lost state or a second stack declaring the same grant names the same assignment.
+_ROLE_ASSIGNMENT_NAMESPACE = uuid.UUID("5d0c3a52-7b1e-4f0e-9a64-2f1b8c6d9e31")
+
+
+def role_assignment_name(scope: str, principal_id: str, role_definition: str) -> str:
+    """The deterministic GUID name of the assignment of ``role_definition`` to ``principal_id`` on ``scope``."""
+    key = "|".join(part.lower() for part in (scope, principal_id, role_definition))
+    return str(uuid.uuid5(_ROLE_ASSIGNMENT_NAMESPACE, key))
 
 
 def role_definition_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:
@@ -70,6 +82,24 @@ class _Grant(NamedTuple):
     principal_type: str
     role: str
     scope: pulumi.Input[str]
+    # New grants carry a deterministic name; the first four keep the names azure-native generated when the
+    # stacks were first deployed (a new name would replace them, and ARM refuses a second identical assignment).
+    stable_name: bool = False
+    new: bool = False
+
+
+@dataclass(frozen=True)
+class NodeAccess:
+    """What a pool's nodes run as and may reach: its node identity and the containers that identity is granted."""
+
+    identity_id: pulumi.Output[str]
+    principal_id: pulumi.Output[str]
+    client_id: pulumi.Output[str]
+    resources_container_name: pulumi.Output[str]
+    resources_container_url: pulumi.Output[str]
+    outputs_container_url: pulumi.Output[str]
+    # Whether the pool has an identity and containers of its own (``identity: own``).
+    own: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,10 @@ class BatchPlatform(pulumi.ComponentResource):
     batch_account_endpoint: pulumi.Output[str]
     role_assignments: dict[str, authorization.RoleAssignment]
     upload_permission: authorization.RoleAssignment
+    # Pool id -> what its nodes run as and may reach (shared pools: the node identity and the stack's containers).
+    node_access: dict[str, NodeAccess]
+    # Pool id -> the start-task upload grants its resources container needs (the shared one's, or its own's).
+    upload_permissions: dict[str, authorization.RoleAssignment]
     private_endpoints: list[network.PrivateEndpoint]
     # The blob private endpoint and its DNS zone group: uploads and node transfers of a private account need both.
     storage_private_path: list[pulumi.Resource]
@@ -156,6 +190,26 @@ class BatchPlatform(pulumi.ComponentResource):
             ]
         )
         self.upload_permission = self.role_assignments["deployer-uploads-resources"]
+        shared = NodeAccess(
+            identity_id=node_identity.id,
+            principal_id=node_identity.principal_id,
+            client_id=node_identity.client_id,
+            resources_container_name=self.resources_container_name,
+            resources_container_url=self.resources_container_url,
+            outputs_container_url=self.outputs_container_url,
+        )
+        self.node_access = {}
+        self.upload_permissions = {}
+        deployer = _deployer(args.config, client.object_id)
+        for pool in args.config.pools:
+            if pool.identity == "own":
+                self.node_access[pool.id], self.upload_permissions[pool.id] = self._declare_own_access(
+                    pool.id, account, deployer
+                )
+            else:
+                self.node_access[pool.id] = shared
+                self.upload_permissions[pool.id] = self.upload_permission
+        self._declare_registry_pulls()
 
         batch_account = self._declare_batch_account(account, node_identity, account_identity)
         self.private_endpoints = self._declare_private_endpoints(batch_account)
@@ -263,18 +317,124 @@ class BatchPlatform(pulumi.ComponentResource):
     def _declare_grants(self, grants: list[_Grant]) -> dict[str, authorization.RoleAssignment]:
         assignments: dict[str, authorization.RoleAssignment] = {}
         for grant in grants:
-            child_name, child_opts = self._child(grant.name)
+            if grant.new:
+                child_name, child_opts = f"{self._name}-{grant.name}", pulumi.ResourceOptions(parent=self)
+            else:
+                child_name, child_opts = self._child(grant.name)
+            definition = role_definition_id(self._subscription_id, grant.role)
+            name = None
+            if grant.stable_name:
+                name = pulumi.Output.all(grant.scope, grant.principal_id, definition).apply(
+                    lambda parts: role_assignment_name(*parts)
+                )
             assignments[grant.name] = authorization.RoleAssignment(
                 child_name,
                 authorization.RoleAssignmentArgs(
                     principal_id=grant.principal_id,
                     principal_type=grant.principal_type,
-                    role_definition_id=role_definition_id(self._subscription_id, grant.role),
+                    role_definition_id=definition,
                     scope=grant.scope,
+                    role_assignment_name=name,
                 ),
                 child_opts,
             )
         return assignments
+
+    def _declare_own_access(
+        self, pool_id: str, account: storage.StorageAccount, deployer: tuple[pulumi.Input[str], str]
+    ) -> tuple[NodeAccess, authorization.RoleAssignment]:
+        """A pool's own node identity, its own resources and outputs containers, and the grants on exactly those."""
+        resources_name, outputs_name = self._config.pool_containers(self._config.pool(pool_id))
+        key = f"pool-{pool_id}"
+        identity = managedidentity.UserAssignedIdentity(
+            f"{self._name}-{key}-identity",
+            resource_name_=identity_name(self._config, self._stack, key),
+            resource_group_name=self.resource_group_name,
+            location=self._config.location,
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        containers = {
+            role: storage.BlobContainer(
+                f"{self._name}-{key}-{role}-container",
+                storage.BlobContainerArgs(
+                    account_name=account.name,
+                    resource_group_name=self.resource_group_name,
+                    container_name=container_name,
+                    public_access=storage.PublicAccess.NONE,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            for role, container_name in (("resources", resources_name), ("outputs", outputs_name))
+        }
+        principal = identity.principal_id
+        grants = self._declare_grants(
+            [
+                _Grant(
+                    f"{key}-reads-resources",
+                    principal,
+                    "ServicePrincipal",
+                    STORAGE_BLOB_DATA_READER,
+                    containers["resources"].id,
+                    stable_name=True,
+                    new=True,
+                ),
+                _Grant(
+                    f"{key}-writes-outputs",
+                    principal,
+                    "ServicePrincipal",
+                    STORAGE_BLOB_DATA_CONTRIBUTOR,
+                    containers["outputs"].id,
+                    stable_name=True,
+                    new=True,
+                ),
+                _Grant(
+                    f"deployer-uploads-{key}-resources",
+                    *deployer,
+                    STORAGE_BLOB_DATA_CONTRIBUTOR,
+                    containers["resources"].id,
+                    stable_name=True,
+                    new=True,
+                ),
+            ]
+        )
+        self.role_assignments.update(grants)
+        access = NodeAccess(
+            identity_id=identity.id,
+            principal_id=principal,
+            client_id=identity.client_id,
+            resources_container_name=containers["resources"].name,
+            resources_container_url=pulumi.Output.concat(self.blob_endpoint, containers["resources"].name),
+            outputs_container_url=pulumi.Output.concat(self.blob_endpoint, containers["outputs"].name),
+            own=True,
+        )
+        return access, grants[f"deployer-uploads-{key}-resources"]
+
+    def _declare_registry_pulls(self) -> None:
+        """``AcrPull`` for each pool's node identity on exactly the registries the pool lists, once per pair."""
+        seen: set[tuple[str, str]] = set()
+        grants: list[_Grant] = []
+        for pool in self._config.pools:
+            if pool.container is None:
+                continue
+            who = f"pool-{pool.id}" if pool.identity == "own" else "node"
+            for registry in pool.container.registries:
+                pair = (who, registry.resource_id.lower())
+                if pair in seen:
+                    continue
+                seen.add(pair)
+                grants.append(
+                    _Grant(
+                        f"{who}-pulls-{registry.name.lower()}",
+                        self.node_access[pool.id].principal_id,
+                        "ServicePrincipal",
+                        ACR_PULL,
+                        registry.resource_id,
+                        stable_name=True,
+                        new=True,
+                    )
+                )
+        self.role_assignments.update(self._declare_grants(grants))
 
     def _declare_batch_account(
         self,

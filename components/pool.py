@@ -13,7 +13,7 @@ from batchforge.config.naming import pool_name
 from batchforge.config.start_task_files import plan_start_task_files
 from batchforge.providers.blob_upload import ContentAddressedBlob
 from batchforge.providers.pool_guard import PoolGuard, ready_timeout_s
-from components.platform import BatchPlatform
+from components.platform import BatchPlatform, NodeAccess
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,7 @@ class BatchPool(pulumi.ComponentResource):
 
     pool_name: str
     pool: batch.Pool
+    access: NodeAccess
     guard: PoolGuard
     start_task_blobs: list[ContentAddressedBlob]
 
@@ -129,7 +130,9 @@ class BatchPool(pulumi.ComponentResource):
         super().__init__("batchforge:components:BatchPool", name, None, opts)
         self._name = name
         config, platform = args.config, args.platform
-        identity_id = platform.node_identity_id
+        # The stack's node identity, or (identity: own) the pool's own, granted only the pool's own containers.
+        self.access = platform.node_access[config.id]
+        identity_id = self.access.identity_id
         self.pool_name = pool_name(config, args.subnet_id)
         self.start_task_blobs = []
         start_task = self._start_task(config, self._resource_files(config, platform, args.repo_root))
@@ -219,7 +222,7 @@ class BatchPool(pulumi.ComponentResource):
                     # The blob name is content-addressed and carries the pool id: unique and deterministic.
                     f"{self._name}-{asset.blob_name}",
                     account_url=platform.blob_endpoint,
-                    container_name=platform.resources_container_name,
+                    container_name=self.access.resources_container_name,
                     blob_name=asset.blob_name,
                     # Absolute, so the upload works whatever directory the provider runs in; not part of the diff.
                     local_path=str(asset.local_path.resolve()),
@@ -229,17 +232,17 @@ class BatchPool(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(
                         parent=self,
                         # A private account answers the upload only through its endpoint, once its DNS name resolves.
-                        depends_on=[platform.upload_permission, *platform.storage_private_path],
+                        depends_on=[platform.upload_permissions[config.id], *platform.storage_private_path],
                         aliases=[pulumi.Alias(name=f"{config.id}:{asset.blob_name}")],
                     ),
                 )
             )
             resource_files.append(
                 batch.ResourceFileArgs(
-                    http_url=pulumi.Output.concat(platform.resources_container_url, "/", asset.blob_name),
+                    http_url=pulumi.Output.concat(self.access.resources_container_url, "/", asset.blob_name),
                     file_path=planned.file_path,
                     file_mode=planned.file_mode,
-                    identity_reference=_identity_ref(platform.node_identity_id),
+                    identity_reference=_identity_ref(self.access.identity_id),
                 )
             )
         return resource_files

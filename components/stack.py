@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
 from batchforge.config.model import StackConfig
 from batchforge.providers.job_schedule import declare_job_schedules, is_scheduled
-from batchforge.providers.workload_submission import declare_workload_submissions, validate_workload_files
+from batchforge.providers.workload_submission import (
+    WORKLOADS_DIR,
+    declare_workload_submissions,
+    validate_workload_files,
+)
+from batchforge.submission.target import BatchTarget
 from components.platform import BatchPlatform, BatchPlatformArgs
 from components.pool import BatchPool, BatchPoolArgs
+
+
+def _for_workload_pool(target: dict[str, Any], file_name: str, repo_root: Path) -> dict[str, Any]:
+    """The ``batchTarget`` as the workload's pool sees it: its own containers and identity, if it has them."""
+    if not target["pool_access"]:
+        return target
+    from batchforge.workload import load_workload
+
+    pool = load_workload(repo_root / WORKLOADS_DIR / file_name, check_tasks=False).pool
+    seen = BatchTarget.model_validate({**target, "auth": {"kind": "entra-id"}}).for_pool(pool)
+    return {
+        **target,
+        "resources_container_url": seen.resources_container_url,
+        "outputs_container_url": seen.outputs_container_url,
+        "identity_resource_id": seen.identity_resource_id,
+    }
 
 
 def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, pulumi.Input[object]]:
@@ -35,11 +57,22 @@ def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, p
         for pool in config.pools
     }
     pool_ids = {pool_id: component.pool_name for pool_id, component in pools.items()}
+    own_access = [
+        pulumi.Output.all(
+            pool=pool_id,
+            resources_container_url=access.resources_container_url,
+            outputs_container_url=access.outputs_container_url,
+            identity_resource_id=access.identity_id,
+        )
+        for pool_id, access in platform.node_access.items()
+        if access.own
+    ]
     batch_target = pulumi.Output.all(
         endpoint=platform.batch_account_endpoint,
         resources=platform.resources_container_url,
         outputs=platform.outputs_container_url,
         identity=platform.node_identity_id,
+        pool_access=pulumi.Output.all(*own_access),
     ).apply(
         lambda values: {
             "account_endpoint": values["endpoint"],
@@ -48,18 +81,27 @@ def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, p
             "resources_container_url": values["resources"],
             "outputs_container_url": values["outputs"],
             "identity_resource_id": values["identity"],
+            "pool_access": list(values["pool_access"]),
         }
     )
     # Jobs go in only once the pools and the identities' role assignments exist.
     # A workload with a schedule is a job schedule (its jobs get their tasks from batchforge's job manager).
     scheduled = [name for name in config.workloads if is_scheduled(name, repo_root)]
-    one_off = [name for name in config.workloads if name not in scheduled]
-    submissions = declare_workload_submissions(
-        one_off, config.workload_deletion, batch_target, repo_root, [platform, *pools.values()], validate=False
-    )
-    schedules = declare_job_schedules(
-        scheduled, config.workload_deletion, batch_target, repo_root, [platform, *pools.values()]
-    )
+    submissions: dict[str, Any] = {}
+    schedules: dict[str, Any] = {}
+    depends_on = [platform, *pools.values()]
+    for name in config.workloads:
+        # Each workload's submission is given its pool's view of the target (its own containers and identity
+        # for a pool with ``identity: own``), so what the provider plans, uploads and submits is that pool's.
+        target = batch_target.apply(lambda values, name=name: _for_workload_pool(values, name, repo_root))
+        if name in scheduled:
+            schedules.update(declare_job_schedules([name], config.workload_deletion, target, repo_root, depends_on))
+        else:
+            submissions.update(
+                declare_workload_submissions(
+                    [name], config.workload_deletion, target, repo_root, depends_on, validate=False
+                )
+            )
     return {
         "resourceGroupName": platform.resource_group_name,
         "batchAccountName": platform.batch_account_name,
@@ -71,6 +113,8 @@ def build_stack(config: StackConfig, stack: str, repo_root: Path) -> dict[str, p
         "nodeIdentityClientId": platform.node_identity_client_id,
         "nodeIdentityPrincipalId": platform.node_identity_principal_id,
         "accountIdentityId": platform.account_identity_id,
+        # Pool id -> the user-assigned identity its nodes run as (the shared node identity unless ``identity: own``).
+        "poolIdentityIds": {pool_id: access.identity_id for pool_id, access in platform.node_access.items()},
         "poolIds": pool_ids,
         "workloads": list(config.workloads),
         "workloadDeletion": config.workload_deletion,

@@ -319,7 +319,16 @@ def submit(
         planned = inputs.plan(target)
         client = make_batch_client(target)
         container = make_resources_container_client(target)
-        results = [_submit_explaining_quota(submit_job, job, client, container, stack) for job in planned]
+        if target.pool_access:
+            # Pools with their own identity read only their own resources container: each job's files go there.
+            results = [
+                _submit_explaining_quota(
+                    submit_job, job, client, make_resources_container_client(target, job.job.pool_info.pool_id), stack
+                )
+                for job in planned
+            ]
+        else:
+            results = [_submit_explaining_quota(submit_job, job, client, container, stack) for job in planned]
         for result in results:
             stdout.print(result.summary(), markup=False, highlight=False)
         incomplete = [result.job_id for result in results if not result.complete]

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from batchforge.config.lifecycle import lifecycle_problems
-from batchforge.config.model import StackConfig
+from batchforge.config.model import StackConfig, is_container_name, own_container_names
 from batchforge.core import InvalidInput, Problem, problems_from_validation_error, read_yaml_file
 
 NAMESPACE = "batchforge"
@@ -60,11 +60,48 @@ def _cross_checks(data: Mapping[str, Any], source: str) -> list[Problem]:
                 )
             else:
                 first_seen[pool_id] = index
+        if pool.get("identity") == "own" and isinstance(pool_id, str):
+            problems.extend(_own_container_problems(storage, pools, index, pool_id, source))
         if pool.get("publicIps") is False and not has_subnet:
             problems.append(
                 Problem(source, f"pools[{index}].publicIps", "false needs network.subnetId (nodes without public IPs)")
             )
     return problems
+
+
+def _own_container_problems(storage: object, pools: list[Any], index: int, pool_id: str, source: str) -> list[Problem]:
+    """A pool with its own identity gets containers of its own: their names must be valid and no one else's."""
+    settings = storage if isinstance(storage, Mapping) else {}
+    shared = (str(settings.get("resourcesContainer", "resources")), str(settings.get("outputsContainer", "outputs")))
+    names = own_container_names(*shared, pool_id)
+    bad = [name for name in names if not is_container_name(name)]
+    if bad:
+        return [
+            Problem(
+                source,
+                f"pools[{index}].identity",
+                f"own needs the containers {' and '.join(names)}, and {', '.join(bad)} is not a blob container name "
+                "(3-63 lowercase letters, digits, single hyphens): shorten the pool id or the storage container names",
+            )
+        ]
+    taken: dict[str, str] = {name: "storage" for name in shared}
+    for other_index, other in enumerate(pools):
+        if other_index == index or not isinstance(other, Mapping) or other.get("identity") != "own":
+            continue
+        if isinstance(other.get("id"), str) and other.get("id") != pool_id:
+            for name in own_container_names(*shared, str(other["id"])):
+                taken[name] = f"pools[{other_index}]"
+    clashes = [f"{name} (also {taken[name]})" for name in names if name in taken]
+    if clashes:
+        return [
+            Problem(
+                source,
+                f"pools[{index}].identity",
+                f"own needs containers of its own, but {', '.join(clashes)} is another's: give the pools ids that "
+                "differ after lowercasing and '_' -> '-'",
+            )
+        ]
+    return []
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,11 @@ _GALLERY_IMAGE_ID = re.compile(
 )
 _CONTAINER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REGISTRY_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ContainerRegistry/registries/[A-Za-z0-9]{5,50}$",
+    re.IGNORECASE,
+)
+_REGISTRY_SERVER = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]+)?$", re.I)
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
@@ -407,15 +412,62 @@ class StartTaskConfig(_Strict):
 
 
 class ContainerRegistryConfig(_Strict):
-    """A registry pulled from with the pools' managed identity (no passwords)."""
+    """An Azure Container Registry, pulled from with the pool's managed identity (granted AcrPull on exactly
+    this registry; never a username or password). ``server`` defaults to ``<name>.azurecr.io``."""
 
-    server: str = Field(min_length=1, description="e.g. myregistry.azurecr.io")
+    resource_id: str = Field(
+        description="/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<name>"
+    )
+    server: str = Field(default="", description="Login server; default <registry name>.azurecr.io")
+
+    @field_validator("resource_id")
+    @classmethod
+    def _registry_id(cls, value: str) -> str:
+        if not _REGISTRY_ID.match(value):
+            raise ValueError(
+                "must be a container registry resource id: /subscriptions/<id>/resourceGroups/<rg>/providers/"
+                "Microsoft.ContainerRegistry/registries/<name> (name: 5-50 letters and digits)"
+            )
+        return value
+
+    @field_validator("server")
+    @classmethod
+    def _server_host(cls, value: str) -> str:
+        if value and not _REGISTRY_SERVER.match(value):
+            raise ValueError("must be a registry login server host name such as myregistry.azurecr.io (no scheme)")
+        return value
+
+    @property
+    def name(self) -> str:
+        return self.resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+    @model_validator(mode="after")
+    def _login_server(self) -> Self:
+        name = self.name.lower()
+        if not self.server:
+            # Frozen model: the derived default is set once, here, while the model is being built.
+            object.__setattr__(self, "server", f"{name}.azurecr.io")
+        elif not self.server.lower().startswith((f"{name}.", f"{name}-")):
+            raise ValueError(
+                f"server '{self.server}' is not the login server of registry '{self.name}' (expected "
+                f"{name}.azurecr.io or {name}-<hash>.azurecr.io); leave server out to derive it"
+            )
+        return self
 
 
 class ContainerConfig(_Strict):
     type: Literal["dockerCompatible", "criCompatible"] = "dockerCompatible"
     images: list[str] = Field(default_factory=list, description="Images to prefetch on every node")
     registries: list[ContainerRegistryConfig] = Field(default_factory=list)
+
+    @field_validator("registries")
+    @classmethod
+    def _distinct_registries(cls, value: list[ContainerRegistryConfig]) -> list[ContainerRegistryConfig]:
+        ids = [registry.resource_id.lower() for registry in value]
+        servers = [registry.server.lower() for registry in value]
+        if len(set(ids)) != len(ids) or len(set(servers)) != len(servers):
+            raise ValueError("lists a registry twice (the same resourceId or server)")
+        return value
 
 
 class AzureBlobMountConfig(_Strict):
@@ -448,6 +500,16 @@ class TaskSchedulingPolicyConfig(_Strict):
     node_fill_type: Literal["Spread", "Pack"] = "Spread"
 
 
+def is_container_name(value: str) -> bool:
+    return bool(_CONTAINER_NAME.match(value)) and "--" not in value
+
+
+def own_container_names(resources_container: str, outputs_container: str, pool_id: str) -> tuple[str, str]:
+    """The resources and outputs containers of a pool with ``identity: own``: the stack's names plus the pool id."""
+    slug = re.sub(r"-+", "-", pool_id.lower().replace("_", "-")).strip("-")
+    return f"{resources_container}-{slug}", f"{outputs_container}-{slug}"
+
+
 class PoolConfig(_Strict):
     id: str
     display_name: str | None = Field(default=None, max_length=1024)
@@ -464,6 +526,11 @@ class PoolConfig(_Strict):
     node_communication_mode: Literal["Default", "Classic", "Simplified"] = "Simplified"
     public_ips: bool = Field(default=True, description="false: nodes get no public IP (needs network.subnetId)")
     metadata: dict[str, str] = Field(default_factory=dict)
+    identity: Literal["shared", "own"] = Field(
+        default="shared",
+        description="shared: the stack's node identity and containers; own: a node identity of this pool's own, "
+        "granted only this pool's resources and outputs containers and registries",
+    )
     drain_timeout: timedelta = Field(
         default=timedelta(hours=1),
         description="When the pool is replaced: how long running tasks may take to finish before the old pool goes",
@@ -567,6 +634,13 @@ class StackConfig(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("lists a workload twice")
         return value
+
+    def pool_containers(self, pool: PoolConfig) -> tuple[str, str]:
+        """The (resources, outputs) container names the pool's tasks and start task use."""
+        storage = self.storage
+        if pool.identity == "own":
+            return own_container_names(storage.resources_container, storage.outputs_container, pool.id)
+        return storage.resources_container, storage.outputs_container
 
     def pool(self, pool_id: str) -> PoolConfig:
         for pool in self.pools:

@@ -72,7 +72,10 @@ def storage_private_endpoint_name(config: StackConfig, stack: str, group: str) -
 # is not known when the program runs (autoscale), so a change to any of them always replaces the pool.
 # Keys added to the hash after pools were deployed (``LATE_KEYS``) are left out at their defaults, so a pool
 # that does not set them keeps the name it was deployed under.
-LATE_KEYS: dict[str, object] = {"displayName": None, "targetNodeCommunicationMode": "Simplified"}
+# ``identity``: "If the pool identity is updated during update an existing pool, only the new vms which are created
+# after the pool shrinks to 0 will have the updated identities" (azure-mgmt-batch BatchPoolIdentity): the tasks
+# would name an identity the running nodes do not have, so a change replaces the pool.
+LATE_KEYS: dict[str, object] = {"displayName": None, "targetNodeCommunicationMode": "Simplified", "identity": "shared"}
 
 
 def pool_replacement_key(pool: PoolConfig, subnet_id: str | None) -> dict[str, object]:
@@ -95,7 +98,11 @@ def pool_replacement_key(pool: PoolConfig, subnet_id: str | None) -> dict[str, o
         "subnetId": subnet_id,
         "publicIps": pool.public_ips,
     }
-    late = {"displayName": pool.display_name, "targetNodeCommunicationMode": pool.node_communication_mode}
+    late = {
+        "displayName": pool.display_name,
+        "targetNodeCommunicationMode": pool.node_communication_mode,
+        "identity": pool.identity,
+    }
     key.update({name: value for name, value in late.items() if value != LATE_KEYS[name]})
     return key
 

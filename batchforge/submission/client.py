@@ -65,8 +65,17 @@ def make_batch_client(target: BatchTarget, *, pool_size: int = DEFAULT_CONNECTIO
     )
 
 
-def make_resources_container_client(target: BatchTarget) -> ContainerClient:
-    """A client for the container that task input files are uploaded to, authenticated as ``target.blob_auth``."""
+def make_resources_container_client(target: BatchTarget, batch_pool_id: str | None = None) -> ContainerClient:
+    """A client for the container that task input files are uploaded to, authenticated as ``target.blob_auth``.
+
+    ``batch_pool_id`` (a job's pool, as the account names it): a pool with its own node identity reads only
+    its own resources container, so a job on it has its files uploaded there.
+    """
+    if batch_pool_id is not None:
+        for key, pool_id in target.pool_ids.items():
+            if pool_id == batch_pool_id:
+                target = target.for_pool(key)
+                break
     return ContainerClient.from_container_url(
         target.resources_container_url, credential=credential_for(target.blob_auth)
     )

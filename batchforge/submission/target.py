@@ -27,6 +27,17 @@ class EntraIdAuth(BaseModel):
     kind: Literal["entra-id"] = "entra-id"
 
 
+class PoolAccess(BaseModel):
+    """A pool with a node identity of its own (``identity: own``): the containers and identity its tasks use."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pool: str = Field(description="Pool id as written in the stack config")
+    resources_container_url: str
+    outputs_container_url: str
+    identity_resource_id: str
+
+
 class BatchTarget(BaseModel):
     """A deployed Batch account and what a job needs to know about it."""
 
@@ -51,3 +62,20 @@ class BatchTarget(BaseModel):
         discriminator="kind",
         description="How the submitter itself uploads local input files to the resources container",
     )
+    pool_access: list[PoolAccess] = Field(
+        default_factory=list,
+        description="Pools with their own node identity and containers; every other pool uses the fields above",
+    )
+
+    def for_pool(self, pool_key: str) -> BatchTarget:
+        """The target as a job on ``pool_key`` sees it: that pool's containers and identity when it has its own."""
+        for access in self.pool_access:
+            if access.pool == pool_key:
+                return self.model_copy(
+                    update={
+                        "resources_container_url": access.resources_container_url,
+                        "outputs_container_url": access.outputs_container_url,
+                        "identity_resource_id": access.identity_resource_id,
+                    }
+                )
+        return self

@@ -190,7 +190,7 @@ def job_identity(
     No task is built or expanded, so a million-task sweep costs what one task does; the checks that need
     every task are :func:`plan_job`'s.
     """
-    return _resolve(workload, target, repo_root, blob_lister, check_tasks=False).identity
+    return _resolve(workload, target.for_pool(workload.pool), repo_root, blob_lister, check_tasks=False).identity
 
 
 def plan_job(
@@ -201,6 +201,8 @@ def plan_job(
     ``blob_lister`` lists the resources container for a per-file factory over a blob prefix (default:
     azure-storage-blob with ``target.blob_auth``).
     """
+    # A pool with a node identity of its own has its own containers: the job reads and writes only those.
+    target = target.for_pool(workload.pool)
     resolved = _resolve(workload, target, repo_root, blob_lister, check_tasks=True)
     per_file_inputs, assets, folders, uploads = (
         resolved.per_file_inputs,

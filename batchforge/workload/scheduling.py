@@ -163,6 +163,7 @@ def plan_schedule(
     """The job schedule of a workload with ``schedule:``; raises ``InvalidInput`` as ``plan_job`` does."""
     if workload.schedule is None:
         raise ValueError(f"workload {workload.id} has no schedule")
+    target = target.for_pool(workload.pool)
     planned = plan_job(workload, target, repo_root=repo_root, blob_lister=blob_lister)
     document = _plan_document(planned, target)
     digest = hashlib.sha256(document).hexdigest()

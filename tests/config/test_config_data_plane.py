@@ -14,6 +14,8 @@ from batchforge.config.start_task_files import data_plane_resource_files, plan_s
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTAINER = "http://127.0.0.1:10000/devstoreaccount1/resources"
 
+ACR_ID = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/myacr"
+
 
 def _config(stack: str):
     return load_stack_file(REPO_ROOT / f"Pulumi.{stack}.yaml")
@@ -83,7 +85,7 @@ def test_container_and_mounts_use_the_node_identity():
         .model_validate(
             {
                 **_config("dev").pools[0].model_dump(by_alias=True, exclude_none=True, mode="json"),
-                "container": {"images": ["python:3.11-slim"], "registries": [{"server": "myacr.azurecr.io"}]},
+                "container": {"images": ["python:3.11-slim"], "registries": [{"resourceId": ACR_ID}]},
                 "mounts": [
                     {"azureBlob": {"accountName": "datastore", "containerName": "inputs", "relativeMountPath": "in"}},
                     {"nfs": {"source": "10.0.0.4:/exports/data", "relativeMountPath": "nfs"}},

@@ -66,6 +66,8 @@ POOL_KEYS: dict[str, tuple[object, str, str]] = {
     "publicIps": (False, "replace", "networkConfiguration"),
     # properties.metadata: one of the five.
     "metadata": ({"purpose": "other"}, "update", "metadata"),
+    # identity: a changed pool identity reaches only nodes created after the pool shrinks to 0 (BatchPoolIdentity).
+    "identity": ("own", "replace", "identity"),
     # Not a Batch property: how long the drain guard waits for running tasks before the old pool is deleted.
     "drainTimeout": ("PT3H", "update", "(drain guard input)"),
 }
