@@ -9,12 +9,14 @@ from __future__ import annotations
 import runpy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 
-from batchforge.config import StackConfig
+from batchforge.config import StackConfig, to_pulumi_config
 from batchforge.contract.engine import BOTH_MODES, Mode, run_under_engine_contract
 from components.stack import build_stack
 
@@ -113,6 +115,17 @@ def run_program(stack: str, config: dict[str, str], modes: Sequence[Mode] = BOTH
 
     result = run_under_engine_contract(RecordingMocks, program, stack=stack, config=config, modes=modes)
     return ProgramRun(result.mocks.resources, result.outputs)
+
+
+@cache
+def committed_stack_run(stack: str) -> ProgramRun:
+    """``run_program`` with ``Pulumi.<stack>.yaml`` as committed, run once per test process and shared.
+
+    For tests that only read what a committed stack declares (do not modify the result); a test about
+    running the program itself (environment, determinism) calls ``run_program``.
+    """
+    section = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return run_program(stack, to_pulumi_config(section))
 
 
 def run_build(

@@ -11,7 +11,14 @@ from typing import Any
 import pulumi_azure_native
 import pytest
 import yaml
-from components_mocks import DEPLOYER_OBJECT_ID, REPO_ROOT, SUBSCRIPTION, ProgramRun, run_program
+from components_mocks import (
+    DEPLOYER_OBJECT_ID,
+    REPO_ROOT,
+    SUBSCRIPTION,
+    ProgramRun,
+    committed_stack_run,
+    run_program,
+)
 
 from batchforge.config import StackConfig, load_stack_file, to_pulumi_config
 from batchforge.submission.target import BatchTarget
@@ -27,8 +34,7 @@ def _stack(path: Path) -> str:
 
 @cache
 def _run(path: Path) -> tuple[StackConfig, ProgramRun]:
-    section = yaml.safe_load(path.read_text())["config"]
-    return load_stack_file(path), run_program(_stack(path), to_pulumi_config(section))
+    return load_stack_file(path), committed_stack_run(_stack(path))
 
 
 @pytest.fixture(params=STACK_FILES, ids=[p.name for p in STACK_FILES])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from functools import cache
 from pathlib import Path
 
 import pulumi
@@ -24,6 +25,12 @@ def _dev():
     return load_stack_file(DEV).model_copy(update={"workloads": []})
 
 
+@cache
+def _dev_run():
+    """The unchanged ``_dev()`` built once: the baseline several tests compare a change against (read-only)."""
+    return run_build(_dev(), "dev")
+
+
 def _with_pool_change(**changes):
     config = _dev()
     pool = config.pools[0].model_copy(update=changes)
@@ -41,7 +48,7 @@ def _with_pool_change(**changes):
     ids=["vmSize", "taskSlotsPerNode", "nodeAgentSkuId", "interNodeCommunication"],
 )
 def test_a_change_batch_cannot_apply_in_place_renames_the_pool(change):
-    before = run_build(_dev(), "dev")
+    before = _dev_run()
     after = run_build(_with_pool_change(**change), "dev")
     old, new = before.outputs["poolIds"]["cpu"], after.outputs["poolIds"]["cpu"]
     assert old != new and old.startswith("cpu-") and new.startswith("cpu-")
@@ -67,7 +74,7 @@ def test_scale_and_start_task_changes_update_the_pool_in_place():
             "metadata": {"purpose": "other"},
         }
     )
-    before = run_build(config, "dev")
+    before = _dev_run()
     after = run_build(config.model_copy(update={"pools": [resized]}), "dev")
     assert before.outputs["poolIds"] == after.outputs["poolIds"]
 

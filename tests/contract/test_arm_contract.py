@@ -17,14 +17,11 @@ from typing import Any
 import azure.mgmt.resource.resources.v2022_09_01.models as resources_2022_09_01
 import azure.mgmt.resource.resources.v2024_07_01.models as resources_2024_07_01
 import pytest
-import yaml
 from arm_bodies import ARM_TYPES, ArmRequest, build_request, check_request, model_schema
-
-from batchforge.config import to_pulumi_config
 
 # The Azure-shaped mocks live with the component tests; reuse them rather than keep a second copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "components"))
-from components_mocks import REPO_ROOT, Declared, run_program
+from components_mocks import REPO_ROOT, Declared, committed_stack_run
 
 STACK_FILES = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))
 
@@ -39,8 +36,7 @@ def _stack(path: Path) -> str:
 
 @cache
 def _declared(stack: str) -> tuple[Declared, ...]:
-    section = yaml.safe_load((REPO_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    run = run_program(stack, to_pulumi_config(section))
+    run = committed_stack_run(stack)
     # Registration order follows the program's async outputs; xdist workers must collect the same list.
     return tuple(sorted((r for r in run.resources if r.typ.startswith("azure-native:")), key=lambda r: (r.typ, r.name)))
 

@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from batchforge.config import load_stack_file, to_pulumi_config
+from batchforge.config import load_stack_file
 from batchforge.submission.target import BatchTarget
 from batchforge.workload import load_workload, plan_job
 from batchforge.workload.scheduling import plan_schedule
@@ -16,7 +15,7 @@ from batchforge.workload.scheduling import plan_schedule
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The Azure-shaped mocks live with the component tests; reuse them rather than keep a second copy.
 sys.path.insert(0, str(REPO_ROOT / "tests" / "components"))
-from components_mocks import run_program  # noqa: E402 - found through the sys.path entry above
+from components_mocks import committed_stack_run  # noqa: E402 - found through the sys.path entry above
 
 HOOK_TYPE = "pulumi-python:dynamic/batchforge:WorkloadSubmission"
 SCHEDULE_TYPE = "pulumi-python:dynamic/batchforge:JobSchedule"
@@ -27,7 +26,7 @@ STACK_FILES = sorted(REPO_ROOT.glob("Pulumi.*.yaml"))
 def test_the_program_declares_one_submission_per_workload_of_the_stack(stack_file: Path):
     stack = stack_file.name.removeprefix("Pulumi.").removesuffix(".yaml")
     config = load_stack_file(stack_file)
-    run = run_program(stack, to_pulumi_config(yaml.safe_load(stack_file.read_text())["config"]))
+    run = committed_stack_run(stack)
 
     scheduled = [name for name in config.workloads if load_workload(REPO_ROOT / "workloads" / name).schedule]
     one_off = [name for name in config.workloads if name not in scheduled]
