@@ -13,8 +13,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from batchforge.localbatch.testing import LocalBatch
+
+# Property tests check properties, not speed: on a loaded machine (CI's 2 cores, parallel workers) hypothesis's
+# default 200 ms per-example deadline and its too-slow health check fail them for reasons that are not theirs.
+settings.register_profile("batchforge", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("batchforge")
 
 
 @pytest.fixture(scope="session")
