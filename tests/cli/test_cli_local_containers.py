@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import sys
+import uuid
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -85,7 +86,8 @@ def _repo(root: Path, container: str | None, workloads: dict[str, str]) -> Path:
     block = f"      container: {container}\n" if container else ""
     stack = STACK.replace("CONTAINER", block).replace("WORKLOADS", ", ".join(workloads))
     if container is None:
-        stack = stack.replace("namePrefix: tst", "namePrefix: pln")  # a pool of its own in a shared service
+        # A pool of its own in the suite's shared service.
+        stack = stack.replace("namePrefix: tst", f"namePrefix: p{uuid.uuid4().hex[:6]}")
     (root / "Pulumi.t.yaml").write_text(stack)
     return root
 
@@ -196,8 +198,10 @@ def test_local_up_runs_the_container_sweep_and_its_tasks_carry_container_setting
         )
         assert abs(total - 3.141592653589793) < 1e-9
 
-        # A stack without container pools: not a word about containers.
-        plain = _repo(tmp_path / "plain", None, {"plain.yaml": PLAIN_WORKLOAD})
-        quiet = _up(plain, batch.data_dir)
-        assert quiet.exit_code == 0, quiet.output
-        assert "containers:" not in quiet.stdout
+
+def test_local_up_on_a_stack_without_container_pools_says_nothing_about_containers(tmp_path, local_batch):
+    plain = _repo(tmp_path / "plain", None, {"plain.yaml": PLAIN_WORKLOAD})
+    quiet = _up(plain, local_batch.data_dir)
+    assert quiet.exit_code == 0, quiet.output
+    assert "all tasks succeeded: 1 job(s), 1 task(s), 1 succeeded, 0 failed" in quiet.stdout
+    assert "containers:" not in quiet.stdout
