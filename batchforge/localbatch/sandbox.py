@@ -55,28 +55,36 @@ class Sandbox:
         node_root = node_root.resolve()
         argv = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         data_dir = _data_dir_of(node_root)
-        hidden = [Path("/tmp"), Path.home(), data_dir]
-        # A private /tmp as on any machine (every user writes there); the folders leading to the node's root
-        # traversable by the tasks' users, who own nothing above their own folders.
-        argv += [
-            "--perms",
-            "1777",
-            "--tmpfs",
-            "/tmp",
-            "--tmpfs",
-            str(Path.home()),
-            "--perms",
-            "0755",
-            "--tmpfs",
-            str(data_dir),
+        # bwrap mounts in the order given, and a later mount covers whatever an earlier one put at or below
+        # its path. So: first the private /tmp (every user writes there) and HOME; then what the agent needs
+        # from under them, read-only (a checkout in /tmp or HOME re-binds the data dir inside it too); only
+        # then the data dir, hidden whatever was bound above it; last the node's own folder, writable.
+        private = [Path("/tmp"), Path.home()]
+        argv += ["--perms", "1777", "--tmpfs", "/tmp", "--perms", "0755", "--tmpfs", str(Path.home())]
+        rebound = [
+            needed
+            for needed in _needed_paths()
+            if any(_is_within(needed, folder) for folder in private) and not _is_within(needed, data_dir)
         ]
+        # The folders bwrap makes on the way to a mount copy nothing from the host, but come out 0700: made
+        # here instead, 0755, so that the tasks' users can go through them (to a checkout in /tmp, say).
+        bound: list[Path] = []
+        for needed in rebound:
+            argv += _made_parents(needed, private, bound)
+            argv += ["--ro-bind-try", str(needed), str(needed)]
+            bound.append(needed)
+        if self.as_root:
+            _warn_if_unreachable(data_dir, private, rebound)
+        # The folders from the data dir down to the node's root are the sandbox's own, traversable by the
+        # tasks' users, who own nothing above their own folders (the data dir itself is 0700 on the host).
+        argv += _made_parents(data_dir, private, bound)
+        argv += ["--perms", "0755", "--tmpfs", str(data_dir)]
         for parent in reversed(node_root.parents):
             if data_dir in parent.parents:
                 argv += ["--perms", "0755", "--dir", str(parent)]
-        for needed in _needed_paths():
-            if any(_is_within(needed, folder) for folder in hidden):
-                argv += ["--ro-bind-try", str(needed), str(needed)]
         node_root.mkdir(parents=True, exist_ok=True)
+        if self.as_root:  # the node folder is the service's (its umask decides); task users go through it
+            node_root.chmod(0o755)
         argv += ["--bind", str(node_root), str(node_root)]
         argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
         argv += ["--setenv", "HOME", "/tmp", "--setenv", SANDBOX_VARIABLE, "1"]
@@ -100,6 +108,44 @@ def _data_dir_of(node_root: Path) -> Path:
 
 def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def _made_parents(path: Path, private: list[Path], bound: list[Path]) -> list[str]:
+    """bwrap arguments making the folders above `path` that lie in a private folder and in nothing bound."""
+    argv: list[str] = []
+    for parent in reversed(path.parents):
+        inside = any(folder in parent.parents for folder in private)
+        if inside and not any(_is_within(parent, folder) for folder in bound):
+            argv += ["--perms", "0755", "--dir", str(parent)]
+    return argv
+
+
+_warned_unreachable: set[Path] = set()
+
+
+def _warn_if_unreachable(data_dir: Path, private: list[Path], rebound: list[Path]) -> None:
+    """Says once when a host folder above the data dir keeps the tasks' users out of their node folders: one
+    that stays the host's inside the sandbox (not replaced by a private folder, or re-bound) and that other
+    users cannot search (a checkout made 0700, say). The sandbox cannot change its mode without changing it
+    on the host."""
+    for parent in data_dir.parents:
+        own = any(_is_within(parent, folder) for folder in private) and not any(
+            _is_within(parent, folder) for folder in rebound
+        )
+        try:
+            searchable = own or bool(parent.stat().st_mode & 0o001)
+        except OSError:
+            continue
+        if not searchable and parent not in _warned_unreachable:
+            _warned_unreachable.add(parent)
+            _log.warning(
+                "localbatch: %s is not searchable by other users, so non-admin tasks cannot reach their node "
+                "folders under %s (their runs fail with Permission denied); run `chmod o+x %s` or use a data dir "
+                "elsewhere (--data-dir)",
+                parent,
+                data_dir,
+                parent,
+            )
 
 
 def _needed_paths() -> list[Path]:

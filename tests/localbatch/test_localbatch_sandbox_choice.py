@@ -63,3 +63,36 @@ def test_a_bubblewrap_that_cannot_start_a_sandbox_means_unsandboxed_with_its_rea
     with caplog.at_level(logging.WARNING, logger="batchforge.localbatch"):
         assert node_sandbox() is None
     assert "setting up uid map: Permission denied" in caplog.text and "unsandboxed" in caplog.text
+
+
+def test_a_checkout_re_bound_from_tmp_does_not_uncover_its_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A clone under /tmp: the checkout (on PATH here, as the package's folder is) is re-bound inside the private
+    # /tmp, and its .localbatch is the data dir. bwrap mounts in order, so the data dir's tmpfs must come after.
+    checkout = tmp_path / "clone"
+    data_dir = checkout / ".localbatch"
+    node_root = data_dir / "nodes" / "pool" / "node-1"
+    checkout.mkdir()
+    monkeypatch.setenv("PATH", f"{checkout}:/usr/bin:/bin")
+    argv = Sandbox(bwrap="/usr/bin/bwrap", as_root=True).command(node_root, ["true"])
+    position = {(flag, path): index for index, (flag, path) in enumerate(itertools.pairwise(argv))}
+    checkout_bind = position[("--ro-bind-try", str(checkout.resolve()))]
+    hide = position[("--tmpfs", str(data_dir.resolve()))]
+    node_bind = position[("--bind", str(node_root.resolve()))]
+    assert position[("--tmpfs", "/tmp")] < checkout_bind < hide < node_bind
+    assert argv[hide - 1 : hide + 1] == ["0755", "--tmpfs"]
+
+
+def test_a_host_folder_above_the_data_dir_that_others_cannot_search_is_named_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    checkout = tmp_path / "private-clone"
+    checkout.mkdir(mode=0o700)
+    monkeypatch.setenv("PATH", f"{checkout}:/usr/bin:/bin")
+    monkeypatch.setattr(sandbox, "_warned_unreachable", set())
+    with caplog.at_level(logging.WARNING, logger="batchforge.localbatch"):
+        for node in ("node-1", "node-2"):
+            Sandbox(bwrap="/usr/bin/bwrap", as_root=True).command(checkout / ".localbatch/nodes/pool" / node, ["true"])
+    (record,) = caplog.records
+    assert f"chmod o+x {checkout.resolve()}" in record.getMessage()
