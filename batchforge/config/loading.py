@@ -97,8 +97,8 @@ def _own_container_problems(storage: object, pools: list[Any], index: int, pool_
             Problem(
                 source,
                 f"pools[{index}].identity",
-                f"own needs containers of its own, but {', '.join(clashes)} is another's: give the pools ids that "
-                "differ after lowercasing and '_' -> '-'",
+                f"own needs containers of its own, and these would not be: {', '.join(clashes)}; choose pool ids "
+                "(or storage container names) that differ after lowercasing and '_' -> '-'",
             )
         ]
     return []
