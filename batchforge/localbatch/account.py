@@ -17,7 +17,7 @@ from batchforge.localbatch import autopools, job_rules, jobmanager
 from batchforge.localbatch.clock import check_duration_value as check_duration
 from batchforge.localbatch.clock import iso_now, new_etag
 from batchforge.localbatch.dependencies import numeric_id
-from batchforge.localbatch.entities import Job, Node, Pool, Task, key_of
+from batchforge.localbatch.entities import Job, Node, Pool, Task, WireCache, key_of
 from batchforge.localbatch.errors import BatchApiError, already_exists, invalid_property, missing_property, not_found
 from batchforge.localbatch.store import Store
 
@@ -55,6 +55,7 @@ class Account:
         self.jobs: dict[str, Job] = {}
         self._seq = store.counter("seq")
         self._wake = asyncio.Event()
+        self.wire_cache = WireCache()  # tasks' JSON as last served (list pages)
         # Active jobs and job schedules (the schedules register their own counter, see job_rules.ActiveQuota).
         self.quota = job_rules.ActiveQuota(
             job_rules.DEFAULT_ACTIVE_JOB_AND_SCHEDULE_QUOTA,
@@ -86,6 +87,7 @@ class Account:
         kind = type(entity).__name__.lower()
         self.store.put(kind, entity.key, entity.seq, entity.body)
         if isinstance(entity, Task):
+            self.wire_cache.drop(entity.key)
             self.track(entity)
 
     def track(self, task: Task) -> None:
@@ -139,6 +141,8 @@ class Account:
         job.deps.register(task.key, depends, is_satisfied, satisfied_numbers)
 
     def forget(self, entity: Pool | Job | Task | Node) -> None:
+        if isinstance(entity, Task):
+            self.wire_cache.drop(entity.key)
         self.store.delete(type(entity).__name__.lower(), entity.key)
 
     def load(self) -> None:

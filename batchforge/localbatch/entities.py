@@ -86,6 +86,42 @@ class Task(Entity):
         add_node_info_urls(out.get("nodeInfo"), base_url)
 
 
+class WireCache:
+    """Tasks' served JSON as last rendered, so that a list page of tasks that did not change since it was last
+    served is a join of strings rather than 1,000 copies, URL fills and encodings (a 100,000-task job is listed
+    while it runs, and its completed tasks no longer change).
+
+    An entry is valid for the address the client used and the task's ETag; `Account.save` drops it on every
+    change. At most `limit` entries are kept (the oldest go first), so memory stays bounded at any job size.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._entries: dict[str, tuple[str, str, str]] = {}  # task key -> (base url, eTag, JSON text)
+
+    def get(self, task: Task, base_url: str) -> str | None:
+        entry = self._entries.get(task.key)
+        if entry is None or entry[0] != base_url or entry[1] != task.body.get("eTag"):
+            return None
+        return entry[2]
+
+    def put(self, task: Task, base_url: str, text: str) -> None:
+        etag = task.body.get("eTag")
+        if not isinstance(etag, str):
+            return
+        entries = self._entries
+        entries.pop(task.key, None)
+        if len(entries) >= self.limit:
+            del entries[next(iter(entries))]
+        entries[task.key] = (base_url, etag, text)
+
+    def drop(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class TaskTable(dict[str, "Task"]):
     """A job's tasks by key, also kept in order of `seq` (the order lists are served in), so that a list page
     starts where the last one ended instead of sorting and walking the whole job (100,000 tasks).

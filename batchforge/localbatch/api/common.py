@@ -134,6 +134,8 @@ def list_response(
     select = odata.parse_select(select_text)
     page_size = max_results(query.get("maxresults"))
     base = base_url(request)
+    if render is None and predicate is None and not select and isinstance(entities, TaskTable):
+        return _task_page(request, entities, metadata, after, page_size, base)
     items: list[dict[str, Any]] = []
     next_link = None
     last_seq = after
@@ -151,6 +153,31 @@ def list_response(
     if next_link:
         out["odata.nextLink"] = next_link
     return json_response(out)
+
+
+def _task_page(request: Request, tasks: TaskTable, metadata: str, after: int, page_size: int, base: str) -> Response:
+    """A page of whole tasks (no $filter or $select), each task's JSON from the wire cache when it has not
+    changed since it was last served: the same bytes as encoding the page, at a fraction of the event loop's time."""
+    cache = account(request).wire_cache
+    texts: list[str] = []
+    next_link = None
+    last_seq = after
+    for task in tasks.after(after):
+        if len(texts) == page_size:
+            token_out = odata.encode_skiptoken(last_seq, None, None)
+            next_link = f"{base}{quote(request.url.path)}?maxresults={page_size}&$skiptoken={token_out}"
+            break
+        text = cache.get(task, base)
+        if text is None:
+            text = json.dumps(task.public(base), separators=(",", ":"))
+            cache.put(task, base, text)
+        texts.append(text)
+        last_seq = task.seq
+    head = json.dumps(f"{base}/$metadata#{metadata}")
+    tail = "" if next_link is None else ',"odata.nextLink":' + json.dumps(next_link)
+    return Response(
+        '{"odata.metadata":' + head + ',"value":[' + ",".join(texts) + "]" + tail + "}", media_type=JSON_TYPE
+    )
 
 
 def _in_order_after(entities: Iterable[Entity], after: int) -> Iterable[Entity]:
