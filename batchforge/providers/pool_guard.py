@@ -219,13 +219,35 @@ def _poll_s(props: Mapping[str, Any]) -> float:
     return float(props.get("pollSeconds") or POLL_S)
 
 
+def replacement_warning(olds: Mapping[str, Any], news: Mapping[str, Any]) -> str | None:
+    """What a preview says when the guard's pool is replaced (another pool id: the pool's replacement hash moved).
+
+    None when the pool stays, or when the new pool id is not known yet (unknown in a preview of new inputs).
+    """
+    old_pool, new_pool = olds.get("poolId"), news.get("poolId")
+    if not isinstance(old_pool, str) or not isinstance(new_pool, str) or old_pool == new_pool:
+        return None
+    drain = float(olds.get("drainTimeoutSeconds") or 0.0)
+    return (
+        f"pool {old_pool} will be replaced by {new_pool} (create before delete): until {old_pool} is drained "
+        f"(its running tasks finish, up to its drainTimeout of {drain:.0f}s) and deleted, both pools hold nodes, so "
+        "the Batch account needs the dedicated and Spot cores of both pools for a while; without that quota the "
+        f"new pool's resize fails and {old_pool} is kept"
+    )
+
+
 class PoolGuardProvider(pulumi.dynamic.ResourceProvider):
     """Create waits for the new pool to be ready; delete drains the pool before the engine deletes it."""
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        replaces = [key for key in REPLACE_KEYS if olds.get(key) != news.get(key)]
+        warning = replacement_warning(olds, news)
+        if warning is not None:
+            # Diff runs in every preview (and up): the one place that sees the old pool and the new one.
+            pulumi.log.warn(warning)
         return pulumi.dynamic.DiffResult(
             changes=any(olds.get(key) != news.get(key) for key in INPUT_KEYS),
-            replaces=[key for key in REPLACE_KEYS if olds.get(key) != news.get(key)],
+            replaces=replaces,
             stables=[],
             delete_before_replace=False,
         )
