@@ -46,6 +46,7 @@ class Store:
         self._dirty: dict[tuple[str, str], tuple[int, dict[str, Any]] | None] = {}
         self._counters: dict[str, int] = {}
         self.failed_flushes = 0  # since the last flush that succeeded
+        self.changes = 0  # every put, delete and counter set so far: tells whether a request changed anything
 
     def load(self, kind: str) -> list[tuple[str, int, dict[str, Any]]]:
         rows = self._db.execute("SELECT key, seq, body FROM entities WHERE kind = ? ORDER BY seq", (kind,))
@@ -58,6 +59,7 @@ class Store:
     def set_counter(self, name: str, value: int) -> None:
         """Written with the next flush, like entities."""
         self._counters[name] = value
+        self.changes += 1
 
     @property
     def dirty(self) -> bool:
@@ -65,9 +67,11 @@ class Store:
 
     def put(self, kind: str, key: str, seq: int, body: dict[str, Any]) -> None:
         self._dirty[(kind, key)] = (seq, body)
+        self.changes += 1
 
     def delete(self, kind: str, key: str) -> None:
         self._dirty[(kind, key)] = None
+        self.changes += 1
 
     def flush(self) -> None:
         if not self._dirty and not self._counters:

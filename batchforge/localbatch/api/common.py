@@ -41,13 +41,19 @@ def base_url(request: Request) -> str:
 
 
 def endpoint(handler: Handler) -> Handler:
-    """Persist every change a request made before its response leaves."""
+    """Persist every change a request made before its response leaves.
+
+    A request that changed nothing (a read: a task-counts or list page while 100,000 tasks run) answers without
+    writing the scheduler's pending changes, which the scheduler's own flush writes within 0.2 s."""
 
     async def wrapped(request: Request) -> Response:
+        store = account(request).store
+        before = store.changes
         try:
             return await handler(request)
         finally:
-            account(request).store.flush()
+            if store.changes != before:
+                store.flush()
 
     wrapped.__name__ = handler.__name__
     return wrapped
