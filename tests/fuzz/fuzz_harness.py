@@ -1,8 +1,9 @@
-"""Runs one `batchctl` invocation in a forked child and measures it: exit code, output, wall time, peak memory.
+"""Runs one `batchctl` invocation in a forked child and measures it: exit code, output, time, peak memory.
 
 Forking after the imports keeps each case cheap (no interpreter start-up) and gives each case its own
 address space, so its peak RSS growth (``wait4``'s ``ru_maxrss`` minus the RSS at the start of the case) and
-a hang (killed after :data:`HARD_TIMEOUT_S`) are measured per case.
+a hang (killed after :data:`HARD_TIMEOUT_S`) are measured per case. The case's time is its CPU time
+(``wait4``'s user + system time), which other work on a loaded machine does not stretch as it does wall time.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ class Outcome:
     exit_code: int | None
     stdout: str
     stderr: str
-    seconds: float
+    seconds: float  # wall time, in the child
     rss_growth_mb: float
     hung: bool = False
+    cpu_seconds: float = 0.0  # the child's user + system time
 
 
 def _rss_kb() -> int:
@@ -80,7 +82,8 @@ def run_batchctl(args: list[str]) -> Outcome:
     data = json.loads(text) if text else {"exit_code": None, "stdout": "", "stderr": "child died", "seconds": 0}
     stderr = data["stderr"] + (f"\nunhandled: {data['exception']}" if data.get("exception") else "")
     growth = max(0, usage.ru_maxrss - int(data.get("start_rss_kb", 0))) / 1024
-    return Outcome(data["exit_code"], data["stdout"], stderr, float(data["seconds"]), growth)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Outcome(data["exit_code"], data["stdout"], stderr, float(data["seconds"]), growth, cpu_seconds=cpu)
 
 
 def copy_repo(target: Path) -> Path:

@@ -2,7 +2,9 @@
 
 For each variant ``batchctl validate`` runs in a forked child (see fuzz_harness); for a sample of them
 ``batchctl submit --local`` runs too, against the session's local Batch service, which must end up with no
-new job. Targets: 5 s and 300 MB per case, measured (generous headroom on a shared 2-core machine).
+new job. Targets: 5 s of CPU time and 300 MB per case, measured (generous headroom on a shared 2-core machine);
+CPU time rather than wall time, so that other work loading the machine does not fail the case (a hang is
+still caught by the harness's wall-clock timeout).
 """
 
 from __future__ import annotations
@@ -67,8 +69,10 @@ def _check(outcome: Outcome, relative: str, name: str) -> list[str]:
         found.append(f"not '<file>: <key path>: <message>': {unclear[0][:160]!r}")
     if lines and not any(line.startswith(f"{relative}:") for line in lines):
         found.append(f"no problem names {relative}: {lines[0][:160]!r}")
-    if outcome.seconds > MAX_SECONDS:
-        found.append(f"took {outcome.seconds:.1f} s (limit {MAX_SECONDS} s)")
+    if outcome.cpu_seconds > MAX_SECONDS:
+        found.append(
+            f"took {outcome.cpu_seconds:.1f} s of CPU, {outcome.seconds:.1f} s wall (limit {MAX_SECONDS} s of CPU)"
+        )
     if outcome.rss_growth_mb > MAX_RSS_GROWTH_MB:
         found.append(f"grew by {outcome.rss_growth_mb:.0f} MB (limit {MAX_RSS_GROWTH_MB:.0f} MB)")
     return [f"{relative} [{name}]: {what}" for what in found]
@@ -92,7 +96,7 @@ def test_every_malformed_variant_is_refused_clearly_fast_and_submits_nothing(
             stack_file = f"Pulumi.{_stack_for(relative)}.yaml"
             outcome = run_batchctl(["validate", "--repo-root", str(scratch_repo), str(scratch_repo / stack_file)])
             failures.extend(_check(outcome, relative, variant.name))
-            slowest, largest = max(slowest, outcome.seconds), max(largest, outcome.rss_growth_mb)
+            slowest, largest = max(slowest, outcome.cpu_seconds), max(largest, outcome.rss_growth_mb)
             if number % SUBMIT_EVERY == 0:
                 submitted += 1
                 local = ["--local", "--data-dir", str(local_batch.data_dir)]
@@ -105,4 +109,4 @@ def test_every_malformed_variant_is_refused_clearly_fast_and_submits_nothing(
     assert not failures, f"{len(failures)} of {len(CASES)} cases failed:\n" + "\n".join(failures[:40])
     assert jobs_after == jobs_before, f"jobs left on the local service: {sorted(jobs_after - jobs_before)}"
     assert submitted >= len(CASES) // SUBMIT_EVERY
-    print(f"{len(CASES)} cases, slowest {slowest:.2f} s, largest RSS growth {largest:.0f} MB")
+    print(f"{len(CASES)} cases, slowest {slowest:.2f} s of CPU, largest RSS growth {largest:.0f} MB")

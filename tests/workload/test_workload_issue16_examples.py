@@ -26,11 +26,11 @@ def repo(tmp_path: Path) -> Path:
 
 def _validate(repo: Path, text: str, name: str = "hello.yaml") -> tuple[int, list[str], float]:
     (repo / "workloads" / name).write_text(text, encoding="utf-8")
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: other work loading the machine does not stretch it as it does wall time
     result = CliRunner().invoke(app, ["validate", "--repo-root", str(repo), str(repo / "Pulumi.dev.yaml")])
     lines = [line for line in result.stderr.splitlines() if line and not line.startswith("warning: ")]
     assert ("Traceback" not in result.output and result.exception is None) or isinstance(result.exception, SystemExit)
-    return result.exit_code, lines, time.perf_counter() - started
+    return result.exit_code, lines, time.process_time() - started
 
 
 def _refused(repo: Path, text: str, *expected: str) -> list[str]:
