@@ -18,7 +18,10 @@ Every failure is one :class:`Problem`: ``<file>: line L, column C: <what is wron
 from __future__ import annotations
 
 import contextlib
+import copy
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,8 +197,38 @@ def _where(mark: Any) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
 
 
+# Documents already parsed, by text: one program run reads a workload file several times (validation, whether
+# it is scheduled, its job identity), and the pure-Python parser is the costly part. Only successes are kept,
+# and each caller gets its own deep copy, so no caller sees another's changes.
+_PARSED: OrderedDict[str, Any] = OrderedDict()
+_PARSED_MAX = 64
+_PARSED_LOCK = threading.Lock()
+_MISSING = object()
+
+
+def clear_parse_cache() -> None:
+    """Forgets every parsed document (benchmarks measuring one program run from a cold start)."""
+    _PARSED.clear()
+
+
 def parse_yaml(text: str, source: str) -> Any:
     """Parses one YAML document within the limits; raises :class:`InvalidInput` naming ``source`` and the line."""
+    with _PARSED_LOCK:
+        cached = _PARSED.get(text, _MISSING)
+        if cached is not _MISSING:
+            _PARSED.move_to_end(text)
+    if cached is not _MISSING:
+        return copy.deepcopy(cached)
+    data = _parse_yaml(text, source)
+    kept = copy.deepcopy(data)
+    with _PARSED_LOCK:
+        _PARSED[text] = kept
+        if len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    return data
+
+
+def _parse_yaml(text: str, source: str) -> Any:
     if len(text) > MAX_FILE_BYTES:
         raise InvalidInput([Problem(source, "", f"is larger than {MAX_FILE_BYTES // 1024} KiB; split it up")])
     control = _control_problem(text, source)

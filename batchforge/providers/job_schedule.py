@@ -171,7 +171,8 @@ class JobSchedule(pulumi.dynamic.Resource, module="batchforge", name="JobSchedul
 def is_scheduled(file_name: str, repo_root: Path) -> bool:
     from batchforge.workload import load_workload
 
-    return load_workload(repo_root / WORKLOADS_DIR / file_name).schedule is not None
+    # Only the schedule is read: the checks that expand every task are the provider's (plan_schedule, plan_job).
+    return load_workload(repo_root / WORKLOADS_DIR / file_name, check_tasks=False).schedule is not None
 
 
 def _planning_identity(path: Path, target: Mapping[str, Any], repo_root: Path, stack: str | None) -> dict[str, Any]:
