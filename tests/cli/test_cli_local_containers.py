@@ -156,6 +156,8 @@ def test_local_up_runs_the_container_sweep_and_its_tasks_carry_container_setting
     stand_in.chmod(0o755)
     # A node sandbox keeps the folders on PATH visible: the stand-in and its Python stay reachable.
     monkeypatch.setenv("PATH", f"{runtimes}:{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin")
+    # local up probes the runtime ("info") from its own working directory, where the stand-in records the call.
+    monkeypatch.chdir(tmp_path)
     sweep = (REPO / "workloads" / "python-sweep.yaml").read_text()
     root = _repo(tmp_path / "repo", f"{{images: ['{PY}']}}", {"python-sweep.yaml": sweep})
     with LocalBatch.start(tmp_path / "data", container_runtime=str(stand_in)) as batch:
