@@ -170,13 +170,15 @@ def test_the_deadline_stops_the_run_and_a_rerun_adds_exactly_the_rest():
     fake_slow = fake.create_task_collection
 
     def slow_collection(*args, **kwargs):
-        time.sleep(0.05)
+        time.sleep(0.25)
         return fake_slow(*args, **kwargs)
 
     fake.create_task_collection = slow_collection  # type: ignore[method-assign]
     planned = planned_sweep(2000)
 
-    partial = submit(planned, fake, deadline_s=0.12, concurrency=1, retry_policy=FAST)
+    # 20 collections of 100 at 0.25 s each cannot fit in 1 s; 1 s (not less) so that the job's creation, before
+    # the first collection, is not itself past the deadline on a loaded machine.
+    partial = submit(planned, fake, deadline_s=1.0, concurrency=1, retry_policy=FAST)
 
     assert partial.deadline_exceeded and not partial.complete
     assert partial.tasks_pending == 2000 - partial.tasks_added
