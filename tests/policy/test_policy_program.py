@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from policy_committed_stacks import committed_declared
 
 from batchforge.config import validate_stack_data
 from batchforge.policy import validate_resources
-from batchforge.policy.program_under_mocks import declared_by_program, declared_for_config
+from batchforge.policy.program_under_mocks import declared_for_config
 from batchforge.policy.rules import BATCH_ACCOUNT, POOL, STORAGE_ACCOUNT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +38,7 @@ def test_there_are_committed_stacks():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_committed_stack_passes_the_policy_pack(stack):
-    declared = declared_by_program(stack, REPO)
+    declared = committed_declared(stack)
     types = {resource.resource_type for resource in declared}
     assert {BATCH_ACCOUNT, STORAGE_ACCOUNT, POOL} <= types
     assert validate_resources(declared, stack) == []

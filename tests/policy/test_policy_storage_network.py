@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 import yaml
+from policy_committed_stacks import committed_declared
 
 from batchforge.config import validate_stack_data
 from batchforge.policy import validate_resource, validate_resources
 from batchforge.policy.guardrails import DeclaredResource
-from batchforge.policy.program_under_mocks import declared_by_program, declared_for_config
+from batchforge.policy.program_under_mocks import declared_for_config
 from batchforge.policy.rules import STORAGE_ACCOUNT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def _of_type(declared: list[DeclaredResource], typ: str) -> list[DeclaredResourc
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_production_stacks_declare_no_storage_reachable_from_the_internet(stack):
-    declared = declared_by_program(stack, REPO)
+    declared = committed_declared(stack)
     (account,) = _of_type(declared, STORAGE_ACCOUNT)
     props = account.props
     # CKV_AZURE_59: public network access disabled.
@@ -57,7 +58,7 @@ def test_production_stacks_declare_no_storage_reachable_from_the_internet(stack)
 
 
 def test_dev_keeps_public_storage_with_configurable_ip_rules():
-    declared = declared_by_program("dev", REPO)
+    declared = committed_declared("dev")
     (account,) = _of_type(declared, STORAGE_ACCOUNT)
     assert account.props["publicNetworkAccess"] == "Enabled"
     assert account.props["networkRuleSet"]["defaultAction"] == "Allow"
