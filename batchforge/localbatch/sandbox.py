@@ -158,6 +158,10 @@ def _needed_paths() -> list[Path]:
     for entry in os.environ.get("PATH", "").split(os.pathsep):
         if entry and os.path.isabs(entry):
             paths.add(Path(entry))
+            # A version manager's shims (pyenv, rbenv, asdf: `python3` on PATH is one) run the tool from its
+            # root, the shims folder's parent: without it every task's `python3` fails.
+            if Path(entry).name == "shims":
+                paths.add(Path(entry).parent)
     return sorted(path.resolve() for path in paths if path.exists())
 
 

@@ -96,3 +96,17 @@ def test_a_host_folder_above_the_data_dir_that_others_cannot_search_is_named_onc
             Sandbox(bwrap="/usr/bin/bwrap", as_root=True).command(checkout / ".localbatch/nodes/pool" / node, ["true"])
     (record,) = caplog.records
     assert f"chmod o+x {checkout.resolve()}" in record.getMessage()
+
+
+def test_a_version_managers_shims_on_path_keep_their_tools_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pyenv's `python3` shim runs $PYENV_ROOT/libexec/pyenv: the shims folder alone is not enough in a hidden HOME.
+    home = tmp_path / "home"
+    shims = home / ".pyenv" / "shims"
+    shims.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PATH", f"{shims}:/usr/bin:/bin")
+    argv = Sandbox(bwrap="/usr/bin/bwrap", as_root=True).command(tmp_path / "data/nodes/pool/node-1", ["true"])
+    pairs = list(itertools.pairwise(argv))
+    assert ("--tmpfs", str(home)) in pairs and ("--ro-bind-try", str((home / ".pyenv").resolve())) in pairs
