@@ -17,6 +17,7 @@ identity and whether it is scheduled, as ``components.stack`` does, minus the sa
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import runpy
@@ -135,8 +136,19 @@ def _load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def _program_ratios(runs: int) -> None:
-    print(f"program vs hand-written, preview under mocks, median of {runs} runs each ({_load()})")
+def _program_ratios(runs: int, *, gc_off: bool = False) -> None:
+    """``gc_off``: both measured with the cyclic garbage collector disabled (what allocation alone costs aside)."""
+    if gc_off:
+        gc.collect()
+        gc.disable()
+    try:
+        _measure_ratios(runs, "garbage collector off in both: " if gc_off else "")
+    finally:
+        gc.enable()
+
+
+def _measure_ratios(runs: int, label: str) -> None:
+    print(f"{label}program vs hand-written, preview under mocks, median of {runs} runs each ({_load()})")
     for stack in STACKS:
         config = stack_config_map(REPO / f"Pulumi.{stack}.yaml")
         resources = _declared(stack, config)
@@ -189,8 +201,13 @@ def _sweep_added_time(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--gc-off-too", action="store_true", help="measure again with the cyclic garbage collector off in both"
+    )
     args = parser.parse_args()
     _program_ratios(args.runs)
+    if args.gc_off_too:
+        _program_ratios(args.runs, gc_off=True)
     _sweep_added_time(args.runs)
 
 
