@@ -8,10 +8,17 @@ from pathlib import Path
 
 from batchforge.localbatch.config import ServiceConfig, config_path, read_service_file
 from batchforge.localbatch.entities import key_of
+from batchforge.localbatch.execution.containers import AUTO as AUTO_CONTAINER_RUNTIME
+from batchforge.localbatch.execution.containers import CONTAINER_RUNTIME_UNAVAILABLE
+from batchforge.localbatch.execution.containers import INSTALL_HINT as CONTAINER_RUNTIME_INSTALL_HINT
+from batchforge.localbatch.execution.containers import find_runtime as find_container_runtime
 from batchforge.localbatch.execution.layout import JOB_FOLDER, STDERR_FILE, STDOUT_FILE
 from batchforge.localbatch.testing import LocalBatch, LocalBatchError
 
 __all__ = [
+    "AUTO_CONTAINER_RUNTIME",
+    "CONTAINER_RUNTIME_INSTALL_HINT",
+    "CONTAINER_RUNTIME_UNAVAILABLE",
     "JOB_FOLDER",
     "STDERR_FILE",
     "STDOUT_FILE",
@@ -19,6 +26,7 @@ __all__ = [
     "LocalBatchError",
     "ServiceConfig",
     "config_path",
+    "find_container_runtime",
     "node_root",
     "read_service_file",
 ]

@@ -10,7 +10,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from batchforge.localbatch.execution.containers import AUTO, CONTAINER_RUNTIME_UNAVAILABLE, INSTALL_HINT, find_runtime
+from batchforge.localbatch.launcher import AUTO_CONTAINER_RUNTIME as AUTO
+from batchforge.localbatch.launcher import CONTAINER_RUNTIME_INSTALL_HINT as INSTALL_HINT
+from batchforge.localbatch.launcher import CONTAINER_RUNTIME_UNAVAILABLE
+from batchforge.localbatch.launcher import find_container_runtime as find_runtime
 from batchforge.workload.container_checks import normalized_image, workload_images
 
 RuntimeFinder = Callable[[str], tuple[str | None, str]]
