@@ -318,17 +318,15 @@ def submit(
             target = target.model_copy(update={"stack": stack})
         planned = inputs.plan(target)
         client = make_batch_client(target)
-        container = make_resources_container_client(target)
-        if target.pool_access:
-            # Pools with their own identity read only their own resources container: each job's files go there.
-            results = [
-                _submit_explaining_quota(
-                    submit_job, job, client, make_resources_container_client(target, job.job.pool_info.pool_id), stack
-                )
-                for job in planned
-            ]
-        else:
-            results = [_submit_explaining_quota(submit_job, job, client, container, stack) for job in planned]
+        # One upload client per pool: a pool with its own identity reads only its own resources container.
+        containers = {
+            pool_id: make_resources_container_client(target, pool_id)
+            for pool_id in dict.fromkeys(job.job.pool_info.pool_id for job in planned)
+        }
+        results = [
+            _submit_explaining_quota(submit_job, job, client, containers[job.job.pool_info.pool_id], stack)
+            for job in planned
+        ]
         for result in results:
             stdout.print(result.summary(), markup=False, highlight=False)
         incomplete = [result.job_id for result in results if not result.complete]
