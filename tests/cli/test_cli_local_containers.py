@@ -24,35 +24,11 @@ from batchforge.localbatch.execution.containers import INSTALL_HINT
 from batchforge.localbatch.testing import LocalBatch
 from batchforge.localrun.container_needs import container_lines
 from batchforge.workload.stack_inputs import load_stack_inputs
+from tests.localbatch.container_stand_in import write_stand_in
 
 REPO = Path(__file__).resolve().parents[2]
 PY = "docker.io/library/python:3.12-slim"
 runner = CliRunner()
-
-STAND_IN = """#!{python}
-import json, os, subprocess, sys
-
-arguments = sys.argv[1:]
-with open(os.path.join(os.getcwd(), "calls.jsonl"), "a") as calls:
-    calls.write(json.dumps({{"argv": sys.argv}}) + "\\n")
-if arguments[0] in ("info", "pull", "rm"):
-    sys.exit(0)
-assert arguments[0] == "run", arguments
-index, workdir, environment = 1, "/", {{"PATH": "/usr/local/bin:/usr/bin:/bin"}}
-while arguments[index].startswith("-"):
-    flag = arguments[index]
-    if flag == "--rm":
-        index += 1
-        continue
-    value = arguments[index + 1]
-    index += 2
-    if flag == "-e":
-        name, equals, given = value.partition("=")
-        environment[name] = given if equals else os.environ[name]
-    elif flag == "-w":
-        workdir = value
-sys.exit(subprocess.run(arguments[index + 1:], cwd=workdir, env=environment).returncode)
-"""
 
 STACK = """\
 config:
@@ -150,10 +126,7 @@ def test_the_lines_for_each_runtime_answer(tmp_path):
 
 def test_local_up_runs_the_container_sweep_and_its_tasks_carry_container_settings(tmp_path, monkeypatch):
     runtimes = tmp_path / "runtimes"
-    runtimes.mkdir()
-    stand_in = runtimes / "container-runtime"
-    stand_in.write_text(STAND_IN.format(python=sys.executable))
-    stand_in.chmod(0o755)
+    stand_in = write_stand_in(runtimes)
     # A node sandbox keeps the folders on PATH visible: the stand-in and its Python stay reachable.
     monkeypatch.setenv("PATH", f"{runtimes}:{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin")
     # local up probes the runtime ("info") from its own working directory, where the stand-in records the call.

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from azure.batch import BatchClient
 from azure.batch import models as m
 from azure.batch.models import _models  # BatchJobTerminateOptions is not exported in 15.1.0
+from container_stand_in import write_stand_in
 
 from batchforge.localbatch.execution import containers
 from batchforge.localbatch.launcher import node_root
@@ -31,51 +31,9 @@ SH = "/bin/sh -c"
 PREFETCHED = "registry.example/prefetched:1"
 OTHER = "registry.example/other:2"
 
-STAND_IN = """#!{python}
-import json, os, subprocess, sys
-
-arguments = sys.argv[1:]
-with open(os.path.join(os.getcwd(), "calls.jsonl"), "a") as calls:
-    calls.write(json.dumps({{"argv": sys.argv, "env": dict(os.environ), "cwd": os.getcwd()}}) + "\\n")
-if arguments[0] == "info":
-    if {info_fails}:
-        print("Cannot connect to the container daemon. Is it running?", file=sys.stderr)
-        sys.exit(1)
-    sys.exit(0)
-if arguments[0] == "pull" and "missing" in arguments[1]:
-    print("Error response from daemon: manifest unknown", file=sys.stderr)
-    sys.exit(1)
-if arguments[0] in ("pull", "rm"):
-    sys.exit(0)
-assert arguments[0] == "run", arguments
-index, workdir, environment = 1, "/", {{"PATH": "/usr/local/bin:/usr/bin:/bin"}}
-while arguments[index].startswith("-"):
-    flag = arguments[index]
-    if flag == "--rm":
-        index += 1
-        continue
-    value = arguments[index + 1]
-    index += 2
-    if flag == "-e":
-        name, equals, given = value.partition("=")
-        environment[name] = given if equals else os.environ[name]
-    elif flag == "-w":
-        workdir = value
-command = arguments[index + 1:]
-sys.exit(subprocess.run(command, cwd=workdir, env=environment).returncode)
-"""
-
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def write_stand_in(folder: Path, *, info_fails: bool = False) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "container-runtime"
-    path.write_text(STAND_IN.format(python=sys.executable, info_fails=info_fails))
-    path.chmod(0o755)
-    return path
 
 
 @pytest.fixture(scope="module")
