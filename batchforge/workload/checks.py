@@ -20,6 +20,7 @@ from batchforge.workload.model import (
     ResourceFileSpec,
     TaskTemplate,
     Workload,
+    task_templates,
 )
 from batchforge.workload.templates import compile_template, placeholder_problems
 
@@ -98,16 +99,13 @@ def template_strings(template: TaskTemplate) -> Iterator[tuple[str, str, bool]]:
 def static_problems(workload: Workload, source: str) -> list[Problem]:
     """Rules between keys of the file that need no expansion."""
     problems: list[Problem] = []
-    templates: list[tuple[str, TaskTemplate]] = [(f"tasks.list[{i}]", t) for i, t in enumerate(workload.tasks.listed)]
+    templates = list(task_templates(workload))
     if workload.tasks.sweep is not None:
-        templates.append(("tasks.sweep.task", workload.tasks.sweep.task))
         count = workload.tasks.sweep.count()
         if count > MAX_SWEEP_TASKS:
             problems.append(
                 Problem(source, "tasks.sweep.parameters", f"expands to {count:,} tasks; at most {MAX_SWEEP_TASKS:,}")
             )
-    if workload.tasks.per_file is not None:
-        templates.append(("tasks.perFile.task", workload.tasks.per_file.task))
     if workload.on_task_failure == "noaction":
         for path, template in templates:
             conditions = template.exit_conditions

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchforge.core import Problem
-from batchforge.workload.model import ContainerSettings, TaskTemplate, Workload, image_registry
+from batchforge.workload.model import ContainerSettings, Workload, image_registry, task_templates
 
 DOCKER_HUB = "docker.io"
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
@@ -45,16 +45,6 @@ class ContainerUse:
     @property
     def settings_path(self) -> str:
         return f"{self.path}.containerSettings" if self.path else "containerSettings"
-
-
-def task_templates(workload: Workload) -> Iterator[tuple[str, TaskTemplate]]:
-    """(key path, template) of every task template: listed tasks, the sweep's and the per-file task."""
-    for index, task in enumerate(workload.tasks.listed):
-        yield f"tasks.list[{index}]", task
-    if workload.tasks.sweep is not None:
-        yield "tasks.sweep.task", workload.tasks.sweep.task
-    if workload.tasks.per_file is not None:
-        yield "tasks.perFile.task", workload.tasks.per_file.task
 
 
 def container_uses(workload: Workload) -> Iterator[ContainerUse]:

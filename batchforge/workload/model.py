@@ -8,6 +8,7 @@ validates here is not rejected by the service for a range or length.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, Self
@@ -771,3 +772,13 @@ class Workload(_Strict):
         if reserved:
             raise ValueError(f"names starting with '{RESERVED_METADATA_PREFIX}' are reserved: {', '.join(reserved)}")
         return value
+
+
+def task_templates(workload: Workload) -> Iterator[tuple[str, TaskTemplate]]:
+    """(key path, template) of every task template: listed tasks, the sweep's and the per-file task."""
+    for index, task in enumerate(workload.tasks.listed):
+        yield f"tasks.list[{index}]", task
+    if workload.tasks.sweep is not None:
+        yield "tasks.sweep.task", workload.tasks.sweep.task
+    if workload.tasks.per_file is not None:
+        yield "tasks.perFile.task", workload.tasks.per_file.task

@@ -19,7 +19,7 @@ from batchforge.submission.chunking import MAX_REQUEST_BYTES, serialized_size
 from batchforge.submission.chunking import wire_json as _wire_json
 from batchforge.workload.building import BuildContext, TaskBuilder
 from batchforge.workload.expansion import TaskGroup
-from batchforge.workload.model import TaskTemplate, Workload
+from batchforge.workload.model import Workload, task_templates
 
 # The service refuses request bodies of 1 MiB or more; the engine packs chunks of at most MAX_REQUEST_BYTES.
 SERVICE_REQUEST_LIMIT = 1024 * 1024
@@ -54,15 +54,6 @@ class _Found:
 # ------------------------------------------------------------------------------------ rules on the model
 
 
-def _templates(workload: Workload) -> Iterator[tuple[str, TaskTemplate]]:
-    for index, task in enumerate(workload.tasks.listed):
-        yield f"tasks.list[{index}]", task
-    if workload.tasks.sweep is not None:
-        yield "tasks.sweep.task", workload.tasks.sweep.task
-    if workload.tasks.per_file is not None:
-        yield "tasks.perFile.task", workload.tasks.per_file.task
-
-
 def workload_rule_problems(workload: Workload, source: str) -> list[Problem]:
     """Rules of the job as a whole that the model's fields cannot express on their own."""
     problems: list[Problem] = []
@@ -80,7 +71,7 @@ def workload_rule_problems(workload: Workload, source: str) -> list[Problem]:
 def slot_problems(workload: Workload, task_slots_per_node: int, pool: str) -> list[Problem]:
     """Tasks that need more scheduling slots than a node of their pool has: they could never run."""
     problems: list[Problem] = []
-    for path, template in _templates(workload):
+    for path, template in task_templates(workload):
         slots = template.required_slots
         if slots is not None and slots > task_slots_per_node:
             problems.append(
