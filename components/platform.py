@@ -82,9 +82,9 @@ class _Grant(NamedTuple):
     principal_type: str
     role: str
     scope: pulumi.Input[str]
-    # New grants carry a deterministic name; the first four keep the names azure-native generated when the
-    # stacks were first deployed (a new name would replace them, and ARM refuses a second identical assignment).
-    stable_name: bool = False
+    # New grants carry a deterministic name (and a child name of their own); the first four keep the names
+    # azure-native generated when the stacks were first deployed (a new name would replace them, and ARM refuses a
+    # second identical assignment).
     new: bool = False
 
 
@@ -317,16 +317,15 @@ class BatchPlatform(pulumi.ComponentResource):
     def _declare_grants(self, grants: list[_Grant]) -> dict[str, authorization.RoleAssignment]:
         assignments: dict[str, authorization.RoleAssignment] = {}
         for grant in grants:
+            definition = role_definition_id(self._subscription_id, grant.role)
+            name: pulumi.Output[str] | None = None
             if grant.new:
                 child_name, child_opts = f"{self._name}-{grant.name}", pulumi.ResourceOptions(parent=self)
-            else:
-                child_name, child_opts = self._child(grant.name)
-            definition = role_definition_id(self._subscription_id, grant.role)
-            name = None
-            if grant.stable_name:
                 name = pulumi.Output.all(grant.scope, grant.principal_id, definition).apply(
                     lambda parts: role_assignment_name(*parts)
                 )
+            else:
+                child_name, child_opts = self._child(grant.name)
             assignments[grant.name] = authorization.RoleAssignment(
                 child_name,
                 authorization.RoleAssignmentArgs(
@@ -376,7 +375,6 @@ class BatchPlatform(pulumi.ComponentResource):
                     "ServicePrincipal",
                     STORAGE_BLOB_DATA_READER,
                     containers["resources"].id,
-                    stable_name=True,
                     new=True,
                 ),
                 _Grant(
@@ -385,7 +383,6 @@ class BatchPlatform(pulumi.ComponentResource):
                     "ServicePrincipal",
                     STORAGE_BLOB_DATA_CONTRIBUTOR,
                     containers["outputs"].id,
-                    stable_name=True,
                     new=True,
                 ),
                 _Grant(
@@ -393,7 +390,6 @@ class BatchPlatform(pulumi.ComponentResource):
                     *deployer,
                     STORAGE_BLOB_DATA_CONTRIBUTOR,
                     containers["resources"].id,
-                    stable_name=True,
                     new=True,
                 ),
             ]
@@ -430,7 +426,6 @@ class BatchPlatform(pulumi.ComponentResource):
                         "ServicePrincipal",
                         ACR_PULL,
                         registry.resource_id,
-                        stable_name=True,
                         new=True,
                     )
                 )
