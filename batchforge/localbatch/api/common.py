@@ -150,8 +150,7 @@ def list_response(
         if predicate is not None and not predicate(body):
             continue
         if len(items) == page_size:
-            token_out = odata.encode_skiptoken(last_seq, filter_text, select_text)
-            next_link = f"{base}{quote(request.url.path)}?maxresults={page_size}&$skiptoken={token_out}"
+            next_link = _next_link(request, base, page_size, odata.encode_skiptoken(last_seq, filter_text, select_text))
             break
         items.append(odata.apply_select(body, select))
         last_seq = entity.seq
@@ -159,6 +158,10 @@ def list_response(
     if next_link:
         out["odata.nextLink"] = next_link
     return json_response(out)
+
+
+def _next_link(request: Request, base: str, page_size: int, skiptoken: str) -> str:
+    return f"{base}{quote(request.url.path)}?maxresults={page_size}&$skiptoken={skiptoken}"
 
 
 def _task_page(request: Request, tasks: TaskTable, metadata: str, after: int, page_size: int, base: str) -> Response:
@@ -170,8 +173,7 @@ def _task_page(request: Request, tasks: TaskTable, metadata: str, after: int, pa
     last_seq = after
     for task in tasks.after(after):
         if len(texts) == page_size:
-            token_out = odata.encode_skiptoken(last_seq, None, None)
-            next_link = f"{base}{quote(request.url.path)}?maxresults={page_size}&$skiptoken={token_out}"
+            next_link = _next_link(request, base, page_size, odata.encode_skiptoken(last_seq, None, None))
             break
         text = cache.get(task, base)
         if text is None:
