@@ -140,17 +140,20 @@ def status(
         options = target_options(stack_outputs, endpoint, local, data_dir)
         client = client_for(options)
         statuses = read_statuses(client, jobs or ())
+        # Named jobs are asked about alone; the whole account also has its job schedules.
+        schedules = None
+        if not jobs:
+            from batchforge.jobs.schedules import read_schedules
+
+            schedules = read_schedules(client)
         if as_json:
-            sys.stdout.write(statuses_json(statuses) + "\n")
+            sys.stdout.write(statuses_json(statuses, schedules) + "\n")
         else:
             stdout.print(status_table(statuses))
-            if not jobs:
+            if schedules:
                 from batchforge.cli.schedule_table import schedule_table
-                from batchforge.jobs.schedules import read_schedules
 
-                schedules = read_schedules(client)
-                if schedules:
-                    stdout.print(schedule_table(schedules))
+                stdout.print(schedule_table(schedules))
 
 
 @app.command(cls=PlainCommand)

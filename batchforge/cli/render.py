@@ -12,6 +12,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from batchforge.jobs.schedules import ScheduleStatus
 from batchforge.jobs.status import JobStatus
 from batchforge.jobs.summary import JobSummary, RunSummary, TaskOutcome
 from batchforge.jobs.tasks import TaskRow
@@ -89,8 +90,12 @@ def write_task_rows(out: TextIO, rows: Iterable[TaskRow]) -> int:
 _ROWS_PER_BLOCK = 1000
 
 
-def statuses_json(statuses: Sequence[JobStatus]) -> str:
-    return json.dumps({"jobs": [status.to_json() for status in statuses]}, indent=2, sort_keys=True)
+def statuses_json(statuses: Sequence[JobStatus], schedules: Sequence[ScheduleStatus] | None = None) -> str:
+    """``{"jobs": [...]}``, plus ``"schedules"`` when the account's schedules were read (no job ids given)."""
+    document: dict[str, object] = {"jobs": [status.to_json() for status in statuses]}
+    if schedules is not None:
+        document["schedules"] = [schedule.to_json() for schedule in schedules]
+    return json.dumps(document, indent=2, sort_keys=True)
 
 
 def _log_hint(task: TaskOutcome) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -18,17 +18,29 @@ def _text(value: object) -> str:
 class ScheduleStatus:
     schedule_id: str
     state: str
-    recurrence: str
+    interval: timedelta | None
     last_job_id: str | None
     last_run: datetime | None
     next_run: datetime | None
     last_result: str
 
+    @property
+    def recurrence(self) -> str:
+        return "once" if self.interval is None else str(self.interval)
 
-def _interval_text(value: object) -> str:
-    if value is None:
-        return "once"
-    return str(value)
+    def to_json(self) -> dict[str, Any]:
+        """The schedule as ``batchctl status --json`` prints it: ISO 8601 times and interval, null when absent."""
+        from batchforge.config.model import iso_duration
+
+        return {
+            "id": self.schedule_id,
+            "state": self.state,
+            "recurrence_interval": iso_duration(self.interval) if self.interval is not None else None,
+            "last_job_id": self.last_job_id,
+            "last_run": self.last_run.isoformat() if self.last_run is not None else None,
+            "next_run": self.next_run.isoformat() if self.next_run is not None else None,
+            "last_result": self.last_result,
+        }
 
 
 def _last_result(client: Any, job_id: str | None) -> tuple[datetime | None, str]:
@@ -57,7 +69,7 @@ def read_schedules(client: Any) -> list[ScheduleStatus]:
             ScheduleStatus(
                 schedule_id=str(schedule.id),
                 state=_text(schedule.state),
-                recurrence=_interval_text(schedule.schedule.recurrence_interval if schedule.schedule else None),
+                interval=schedule.schedule.recurrence_interval if schedule.schedule else None,
                 last_job_id=recent,
                 last_run=last_run,
                 next_run=info.next_run_time if info is not None else None,
